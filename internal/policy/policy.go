@@ -265,3 +265,10 @@ func Names() []string {
 	sort.Strings(out)
 	return out
 }
+
+// Directory resolves consumers from the gateway's in-memory cache; it never
+// touches the store on the request path. BuildEnv.Services["consumers"].
+type Directory interface {
+	ConsumerByID(id string) (*Consumer, bool)
+	ConsumerByName(name string) (*Consumer, bool)
+}
