@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollgate-dev/tollgate/internal/app"
+	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/quickstart"
+)
+
+func serveCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "serve [-c FILE]",
+		Short: "run the gateway (the built-in quickstart when no config is found)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			opts := app.Options{ConfigPath: path, Log: log}
+			if path == "" {
+				if _, err := os.Stat("tollgate.yaml"); err == nil {
+					opts.ConfigPath = "tollgate.yaml"
+				}
+			}
+			if opts.ConfigPath == "" {
+				demo, err := quickstart.StartUpstream()
+				if err != nil {
+					return err
+				}
+				defer demo.Close()
+				opts.Document = quickstart.Config(demo.URL())
+				opts.Ready = func(a *app.App) { printQuickstart(a) }
+			} else {
+				opts.Ready = func(a *app.App) {
+					log.Info("tollgate is serving", "proxy", a.ProxyAddr(), "config", opts.ConfigPath)
+				}
+			}
+			a, err := app.New(opts)
+			if err != nil {
+				var list config.ErrorList
+				if errors.As(err, &list) {
+					return userError{fmt.Errorf("%s", config.FormatErrors(err))}
+				}
+				return err
+			}
+			return a.Run(context.Background())
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (YAML or JSON); default ./tollgate.yaml, else the quickstart")
+	return cmd
+}
+
+func printQuickstart(a *app.App) {
+	fmt.Fprintf(os.Stderr, `
+tollgate quickstart (no config file found)
+  proxy listening on %s
+  try:  curl -i http://localhost:%s/demo/hello
+
+`, a.ProxyAddr(), port(a.ProxyAddr()))
+}
+
+func port(addr string) string {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			return addr[i+1:]
+		}
+	}
+	return addr
+}
+
+func validateCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "validate -c FILE",
+		Short: "check a config file; print every error with file:line and a hint",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if path == "" {
+				return userError{errors.New("validate needs -c FILE")}
+			}
+			_, err := config.Load(path)
+			if err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), config.FormatErrors(err))
+				return exitCode(1)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid\n", path)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "config file to check")
+	return cmd
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print version, commit and Go version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintf(cmd.OutOrStdout(), "tollgate %s (commit %s, %s %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		},
+	}
+}

@@ -1,0 +1,148 @@
+package runtime
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+)
+
+// HopByHop are the headers that describe one connection, never forwarded
+// (RFC 9110 §7.6.1), plus Proxy-Connection which old clients still send.
+var HopByHop = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// ConnectionTokens splits a Connection header value into header names,
+// calling f for each; f returns false to stop.
+func ConnectionTokens(v string, f func(name string) bool) {
+	for v != "" {
+		var tok string
+		tok, v, _ = strings.Cut(v, ",")
+		tok = strings.TrimSpace(tok)
+		if tok != "" && !f(tok) {
+			return
+		}
+	}
+}
+
+// CheckConnectionHeader validates a Connection header: naming Content-Length,
+// Host or a header the gateway sets is refused (SPEC §8). It returns the
+// offending name, or "" when the header is acceptable.
+func CheckConnectionHeader(v string) string {
+	bad := ""
+	ConnectionTokens(v, func(name string) bool {
+		if IsGatewayHeader(name) {
+			bad = name
+			return false
+		}
+		return true
+	})
+	return bad
+}
+
+// SaneRequestID accepts a client's request id if it is short and plain.
+func SaneRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	idPrefix  = newIDPrefix()
+	idCounter atomic.Uint64
+)
+
+func newIDPrefix() [16]byte {
+	var raw [8]byte
+	_, _ = rand.Read(raw[:])
+	var out [16]byte
+	hex.Encode(out[:], raw[:])
+	return out
+}
+
+// NewRequestID returns a process-unique id: a random per-process prefix and a
+// counter, so generating one costs no syscall and no lock.
+func NewRequestID() string {
+	n := idCounter.Add(1)
+	var b [32]byte
+	copy(b[:16], idPrefix[:])
+	const digits = "0123456789abcdef"
+	for i := 31; i >= 16; i-- {
+		b[i] = digits[n&0xf]
+		n >>= 4
+	}
+	return string(b[:])
+}
+
+// ClientIP returns the socket peer, unless the peer is a trusted proxy: then
+// X-Forwarded-For is read right to left and the first untrusted hop wins
+// (SPEC §8).
+func ClientIP(peer netip.Addr, xff []string, trusted []netip.Prefix) netip.Addr {
+	if len(trusted) == 0 || !inPrefixes(peer, trusted) {
+		return peer
+	}
+	client := peer
+	for i := len(xff) - 1; i >= 0; i-- {
+		parts := strings.Split(xff[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return client
+			}
+			client = a.Unmap()
+			if !inPrefixes(client, trusted) {
+				return client
+			}
+		}
+	}
+	return client
+}
+
+func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
+	a = a.Unmap()
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Trusted reports whether the peer is a trusted proxy.
+func Trusted(peer netip.Addr, trusted []netip.Prefix) bool { return inPrefixes(peer, trusted) }
+
+// ValidHeaderName reports whether a request header name is acceptable:
+// tokens only, and no underscore unless allowed (SPEC §8), because some
+// upstreams treat "_" and "-" alike and a client could smuggle a trusted header.
+func ValidHeaderName(name []byte, allowUnderscore bool) bool {
+	if len(name) == 0 {
+		return false
+	}
+	for _, c := range name {
+		if c == '_' && !allowUnderscore {
+			return false
+		}
+		if !isTokenChar(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func isTokenChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}

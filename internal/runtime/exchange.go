@@ -1,0 +1,104 @@
+// Package runtime holds the compiled, immutable routing table and the request
+// pipeline shared by both front ends: one atomic load of the table, one route
+// match, the route's prebuilt chain, the proxy loop, one error renderer.
+package runtime
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/policy"
+	"github.com/tollgate-dev/tollgate/internal/problem"
+	"github.com/tollgate-dev/tollgate/internal/upstream"
+)
+
+// Exchange is what a front end (fasthttp or net/http) gives the runtime: the
+// policy view plus the protocol-specific steps the runtime cannot do itself.
+type Exchange interface {
+	policy.Exchange
+	// Base is the protocol-independent per-request state.
+	Base() *Base
+	// RawPath is the request path exactly as received (percent-encoded, no query).
+	RawPath() string
+	// Forward sends the request, as policies left it, to target and keeps the
+	// response for the chain's response side. It reports what happened for
+	// health accounting and whether the error is one the client should see.
+	Forward(r *Route, t *upstream.Target) (upstream.Outcome, error)
+	// Replayable reports whether the request can be sent again (its body was
+	// empty or buffered), which retries after a send require.
+	Replayable() bool
+	// WriteProblem renders a gateway error as the response.
+	WriteProblem(e *problem.Error)
+}
+
+// Base is the per-request state both front ends share. Front ends embed it,
+// reset it per request and reuse it (no allocation per request).
+type Base struct {
+	ID      string
+	Start   time.Time
+	Peer    netip.Addr
+	Client  netip.Addr
+	Canon   string // canonical request path
+	UpPath  string // path sent upstream (after strip_prefix/rewrite/transform)
+	PathSet bool   // a policy set the upstream path
+	Limit   int64  // request body limit
+	Info    policy.RouteInfo
+	R       *Route
+	Cons    *policy.Consumer
+	Extra   [][2]string
+	P       []policy.Param // route params, reused buffer
+	vals    map[any]any
+
+	// Filled while serving, read by observers.
+	Status          int
+	UpstreamLatency time.Duration
+	Committed       bool // the response was handed to the client writer
+	Err             error
+}
+
+// Reset prepares b for a new request, keeping its buffers.
+func (b *Base) Reset() {
+	extra, params := b.Extra[:0], b.P[:0]
+	*b = Base{Extra: extra, P: params}
+}
+
+func (b *Base) RequestID() string              { return b.ID }
+func (b *Base) Now() time.Time                 { return b.Start }
+func (b *Base) ClientIP() netip.Addr           { return b.Client }
+func (b *Base) Route() *policy.RouteInfo       { return &b.Info }
+func (b *Base) Consumer() *policy.Consumer     { return b.Cons }
+func (b *Base) SetConsumer(c *policy.Consumer) { b.Cons = c }
+func (b *Base) SetBodyLimit(n int64)           { b.Limit = n }
+func (b *Base) AddResponseHeader(name, value string) {
+	b.Extra = append(b.Extra, [2]string{name, value})
+}
+
+// Path is the path as policies see it: the upstream path once set, else the canonical one.
+func (b *Base) Path() string {
+	if b.PathSet {
+		return b.UpPath
+	}
+	return b.Canon
+}
+
+func (b *Base) SetPath(p string) { b.UpPath, b.PathSet = p, true }
+
+func (b *Base) Param(name string) string {
+	for i := range b.P {
+		if b.P[i].Name == name {
+			return b.P[i].Value
+		}
+	}
+	return ""
+}
+
+func (b *Base) Params() []policy.Param { return b.P }
+
+func (b *Base) Value(k any) any { return b.vals[k] }
+
+func (b *Base) SetValue(k, v any) {
+	if b.vals == nil {
+		b.vals = make(map[any]any, 4)
+	}
+	b.vals[k] = v
+}

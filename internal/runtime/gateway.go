@@ -1,0 +1,150 @@
+package runtime
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/policy"
+	"github.com/tollgate-dev/tollgate/internal/problem"
+	"github.com/tollgate-dev/tollgate/internal/router"
+)
+
+// Observer sees every finished request (metrics, usage events, access log).
+// It must not block: heavy work goes to a bounded queue.
+type Observer interface {
+	Observe(ex Exchange)
+}
+
+// Gateway serves requests from the current table.
+type Gateway struct {
+	table    atomic.Pointer[Table]
+	log      *slog.Logger
+	observer atomic.Pointer[observerBox]
+}
+
+type observerBox struct{ o Observer }
+
+// NewGateway returns a gateway serving t.
+func NewGateway(t *Table, log *slog.Logger) *Gateway {
+	g := &Gateway{log: log}
+	g.table.Store(t)
+	return g
+}
+
+// Swap puts a new table live; requests already running keep the old one.
+func (g *Gateway) Swap(t *Table) { g.table.Store(t) }
+
+// Table is the live table.
+func (g *Gateway) Table() *Table { return g.table.Load() }
+
+// SetObserver installs the request observer (nil removes it).
+func (g *Gateway) SetObserver(o Observer) {
+	if o == nil {
+		g.observer.Store(nil)
+		return
+	}
+	g.observer.Store(&observerBox{o})
+}
+
+// Handle runs one request: canonical path, route match, version, chain.
+// The front end has already done the edge checks (request id, client IP,
+// header hygiene); Handle never panics on client input and always answers.
+func (g *Gateway) Handle(ex Exchange) {
+	b := ex.Base()
+	t := g.table.Load()
+	if err := g.route(ex, b, t); err != nil {
+		g.fail(ex, b, err)
+	}
+	if ob := g.observer.Load(); ob != nil {
+		ob.o.Observe(ex)
+	}
+}
+
+func (g *Gateway) route(ex Exchange, b *Base, t *Table) error {
+	canon, err := router.Canonicalize(ex.RawPath())
+	if err != nil {
+		return problem.BadRequest("the request path is not acceptable: " + err.Error())
+	}
+	b.Canon = canon
+	b.Limit = t.Limits.MaxBodyBytes
+	r, err := g.match(ex, b, t)
+	if err != nil {
+		return err
+	}
+	if r.Versions != nil {
+		if r, err = selectVersion(ex, b, r); err != nil {
+			return err
+		}
+	}
+	b.R = r
+	b.Info = r.Info
+	return r.Chain(ex)
+}
+
+func (g *Gateway) match(ex Exchange, b *Base, t *Table) (*Route, error) {
+	h := ex.Header()
+	id, pattern, params, status, allow := t.Router.Match(ex.Host(), ex.Method(), b.Canon, h.Get, b.P[:0])
+	if status == http.StatusMethodNotAllowed && ex.Method() == http.MethodOptions {
+		// A CORS preflight names the method it asks about; route it as that
+		// method so the route's cors policy can answer it.
+		if m := h.Get("Access-Control-Request-Method"); m != "" && h.Get("Origin") != "" {
+			id, pattern, params, status, _ = t.Router.Match(ex.Host(), m, b.Canon, h.Get, b.P[:0])
+		}
+	}
+	b.P = params
+	switch status {
+	case 0:
+		b.Info.Pattern = pattern
+		return t.Routes[id], nil
+	case http.StatusMethodNotAllowed:
+		return nil, problem.New(status, "this route does not accept "+ex.Method()).
+			With("Allow", strings.Join(allow, ", "))
+	default:
+		return nil, problem.NotFound("no route matches " + ex.Method() + " " + b.Canon)
+	}
+}
+
+func selectVersion(ex Exchange, b *Base, r *Route) (*Route, error) {
+	v, stripped, err := r.Versions.Select(ex)
+	if err != nil {
+		return nil, err
+	}
+	vr := r.ByVersion[v]
+	if vr == nil {
+		return nil, problem.BadRequest("unknown API version " + v)
+	}
+	if stripped != "" {
+		b.Canon = stripped
+	}
+	r.Versions.Decorate(ex, v)
+	return vr, nil
+}
+
+// fail renders err unless a response was already committed to the client.
+func (g *Gateway) fail(ex Exchange, b *Base, err error) {
+	b.Err = err
+	pe := problem.From(err)
+	var keep *problem.Error
+	if !errors.As(err, &keep) {
+		g.log.Error("request failed", "request_id", b.ID, "route", b.Info.Name, "err", err)
+	}
+	if b.Committed {
+		return
+	}
+	b.Status = pe.Status
+	ex.WriteProblem(pe)
+}
+
+// Compose builds a chain: handlers run in order and the last calls final.
+func Compose(handlers []policy.Handler, final policy.Next) policy.Next {
+	next := final
+	for i := len(handlers) - 1; i >= 0; i-- {
+		h, n := handlers[i], next
+		next = func(ex policy.Exchange) error { return h.Handle(ex, n) }
+	}
+	return next
+}

@@ -1,0 +1,80 @@
+package runtime
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/tollgate-dev/tollgate/internal/policy"
+	"github.com/tollgate-dev/tollgate/internal/problem"
+	"github.com/tollgate-dev/tollgate/internal/upstream"
+)
+
+// maxAttempts bounds the retry loop whatever the pool says.
+const maxAttempts = 8
+
+// Proxy is the last step of every chain that has a service: pick a target,
+// forward, retry on another target when the rules allow (SPEC §8).
+func (r *Route) Proxy(ex policy.Exchange) error {
+	rx := ex.(Exchange)
+	b := rx.Base()
+	if !b.PathSet {
+		b.UpPath = r.upstreamPath(b)
+	}
+	key := r.hashKey(rx)
+	var tried [maxAttempts]*upstream.Target
+	for attempt := 1; ; attempt++ {
+		t, err := r.Pool.Pick(key, tried[:attempt-1])
+		if err != nil {
+			return err
+		}
+		tried[attempt-1] = t
+		a := t.Begin()
+		outcome, ferr := rx.Forward(r, t)
+		a.End(outcome)
+		if ferr == nil {
+			return nil
+		}
+		if attempt >= maxAttempts || (outcome != upstream.ConnectFailed && !rx.Replayable()) ||
+			!r.Pool.RetryAllowed(attempt, rx.Method(), outcome) {
+			return ferr
+		}
+	}
+}
+
+// upstreamPath applies rewrite or strip_prefix to the canonical path.
+func (r *Route) upstreamPath(b *Base) string {
+	if r.Rewrite != nil {
+		return r.Rewrite.Expand(b.P)
+	}
+	p := b.Canon
+	if r.StripPrefix != "" && strings.HasPrefix(p, r.StripPrefix) {
+		p = p[len(r.StripPrefix):]
+		if p == "" || p[0] != '/' {
+			p = "/" + p
+		}
+	}
+	return p
+}
+
+func (r *Route) hashKey(ex Exchange) string {
+	switch hb := r.Pool.HashBy(); {
+	case hb == "":
+		return ""
+	case strings.HasPrefix(hb, "header:"):
+		return ex.Header().Get(hb[len("header:"):])
+	default:
+		return ex.ClientIP().String()
+	}
+}
+
+// ForwardError maps a failed attempt to the status the client sees (SPEC §4).
+func ForwardError(o upstream.Outcome) *problem.Error {
+	switch o {
+	case upstream.Timeout:
+		return problem.New(http.StatusGatewayTimeout, "the upstream service did not answer in time")
+	case upstream.ConnectFailed:
+		return problem.New(http.StatusBadGateway, "the upstream service could not be reached")
+	default:
+		return problem.New(http.StatusBadGateway, "the upstream service sent an invalid response")
+	}
+}

@@ -1,0 +1,504 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tollgate-dev/tollgate/internal/policy"
+	"github.com/tollgate-dev/tollgate/internal/problem"
+	"github.com/tollgate-dev/tollgate/internal/runtime"
+	"github.com/tollgate-dev/tollgate/internal/upstream"
+)
+
+// fastExchange is the HTTP/1.1 front end's Exchange, over fasthttp. One is
+// pooled per in-flight request; nothing is allocated for it per request.
+type fastExchange struct {
+	runtime.Base
+	ctx       *fasthttp.RequestCtx
+	srv       *Server
+	host      string
+	upgrade   bool
+	prepared  bool
+	responded bool
+	trusted   bool
+	peerStr   string
+}
+
+var fastPool = sync.Pool{New: func() any { return &fastExchange{} }}
+
+var _ runtime.Exchange = (*fastExchange)(nil)
+
+func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
+	x := fastPool.Get().(*fastExchange)
+	x.Base.Reset()
+	*x = fastExchange{Base: x.Base, ctx: ctx, srv: s}
+	x.Start = time.Now()
+	if err := x.edge(); err != nil {
+		x.WriteProblem(err)
+	} else {
+		s.gw.Handle(x)
+	}
+	x.finish()
+	x.ctx = nil
+	fastPool.Put(x)
+}
+
+// edge applies SPEC §8 to the raw request before any routing or policy.
+func (x *fastExchange) edge() *problem.Error {
+	h := &x.ctx.Request.Header
+	x.ID = string(h.Peek("X-Request-ID"))
+	if !runtime.SaneRequestID(x.ID) {
+		x.ID = runtime.NewRequestID()
+		h.Set("X-Request-ID", x.ID)
+	}
+	x.Peer = addrOf(x.ctx.RemoteAddr())
+	t := x.srv.gw.Table()
+	x.trusted = runtime.Trusted(x.Peer, t.Trusted)
+	x.Client = x.Peer
+	if x.trusted {
+		x.Client = runtime.ClientIP(x.Peer, x.Values("X-Forwarded-For"), t.Trusted)
+	}
+	if h.ContentLength() == -1 && hasRawHeader(h.RawHeaders(), "content-length") {
+		return &problem.Error{Status: 400, Detail: "a request may not carry both Content-Length and Transfer-Encoding", Close: true}
+	}
+	if err := x.checkHeaders(h, t.Limits); err != nil {
+		return err
+	}
+	runtime.StripIdentityHeaders(fastReqHeader{h})
+	return nil
+}
+
+func (x *fastExchange) Values(name string) []string {
+	return fastReqHeader{&x.ctx.Request.Header}.Values(name)
+}
+
+func (x *fastExchange) checkHeaders(h *fasthttp.RequestHeader, lim runtime.Limits) *problem.Error {
+	if lim.MaxHeaders > 0 && h.Len() > lim.MaxHeaders {
+		return problem.New(http.StatusRequestHeaderFieldsTooLarge, "the request has too many header fields")
+	}
+	for k := range h.All() {
+		if !runtime.ValidHeaderName(k, lim.AllowUnderscoreHeaders) {
+			return problem.BadRequest("header names may only contain letters, digits and '-'")
+		}
+	}
+	if conn := h.Peek("Connection"); len(conn) > 0 {
+		if bad := runtime.CheckConnectionHeader(string(conn)); bad != "" {
+			return problem.BadRequest("the Connection header may not name " + bad)
+		}
+		x.upgrade = x.isWebSocket(h, string(conn))
+		runtime.ConnectionTokens(string(conn), func(n string) bool {
+			if !(x.upgrade && strings.EqualFold(n, "upgrade")) {
+				h.Del(n)
+			}
+			return true
+		})
+	}
+	for _, n := range runtime.HopByHop {
+		if x.upgrade && (n == "Connection" || n == "Upgrade") {
+			continue
+		}
+		h.Del(n)
+	}
+	return nil
+}
+
+// isWebSocket: only websocket upgrades pass (SPEC §8); any other upgrade,
+// h2c included, is refused by serving the request as plain HTTP/1.1.
+func (x *fastExchange) isWebSocket(h *fasthttp.RequestHeader, conn string) bool {
+	if !strings.EqualFold(string(h.Peek("Upgrade")), "websocket") {
+		return false
+	}
+	up := false
+	runtime.ConnectionTokens(conn, func(n string) bool {
+		up = up || strings.EqualFold(n, "upgrade")
+		return !up
+	})
+	return up
+}
+
+func hasRawHeader(raw []byte, lowerName string) bool {
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if c := bytes.IndexByte(line, ':'); c > 0 && strings.EqualFold(string(bytes.TrimSpace(line[:c])), lowerName) {
+			return true
+		}
+	}
+	return false
+}
+
+func addrOf(a net.Addr) netip.Addr {
+	switch v := a.(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(v.IP)
+		return ip.Unmap()
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// finish stamps what every response carries, whoever produced it.
+func (x *fastExchange) finish() {
+	rh := &x.ctx.Response.Header
+	rh.Set("X-Request-ID", x.ID)
+	for _, kv := range x.Extra {
+		rh.Add(kv[0], kv[1])
+	}
+	x.Status = x.ctx.Response.StatusCode()
+}
+
+func (x *fastExchange) Base() *runtime.Base { return &x.Base }
+func (x *fastExchange) Context() context.Context {
+	return x.ctx
+}
+func (x *fastExchange) Method() string { return string(x.ctx.Method()) }
+func (x *fastExchange) Scheme() string {
+	if x.ctx.IsTLS() {
+		return "https"
+	}
+	return "http"
+}
+
+func (x *fastExchange) Host() string {
+	if x.host == "" {
+		x.host = normalizeHost(string(x.ctx.Host()))
+	}
+	return x.host
+}
+
+func (x *fastExchange) RawPath() string {
+	uri := x.ctx.Request.Header.RequestURI()
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		uri = uri[:i]
+	}
+	return string(uri)
+}
+
+func (x *fastExchange) RawQuery() string     { return string(x.ctx.URI().QueryString()) }
+func (x *fastExchange) SetRawQuery(q string) { x.ctx.URI().SetQueryString(q) }
+func (x *fastExchange) Query(name string) string {
+	return string(x.ctx.QueryArgs().Peek(name))
+}
+func (x *fastExchange) Header() policy.Header { return fastReqHeader{&x.ctx.Request.Header} }
+func (x *fastExchange) TLS() *tls.ConnectionState {
+	return x.ctx.TLSConnectionState()
+}
+func (x *fastExchange) ContentLength() int64 {
+	n := x.ctx.Request.Header.ContentLength()
+	if n < 0 {
+		return -1
+	}
+	return int64(n)
+}
+
+// Body buffers the request body, enforcing the route's limit.
+func (x *fastExchange) Body() ([]byte, error) {
+	req := &x.ctx.Request
+	if cl := x.ContentLength(); cl > x.Limit {
+		return nil, tooLarge()
+	}
+	if !req.IsBodyStream() {
+		b := req.Body()
+		if int64(len(b)) > x.Limit {
+			return nil, tooLarge()
+		}
+		return b, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(req.BodyStream(), x.Limit+1))
+	if err != nil {
+		return nil, problem.BadRequest("the request body could not be read")
+	}
+	if int64(len(b)) > x.Limit {
+		return nil, tooLarge()
+	}
+	req.SetBody(b)
+	return b, nil
+}
+
+func tooLarge() *problem.Error {
+	return problem.TooLarge("the request body is larger than this route allows")
+}
+
+func (x *fastExchange) SetBody(b []byte) { x.ctx.Request.SetBody(b) }
+
+func (x *fastExchange) Respond(status int, header [][2]string, body []byte) {
+	resp := &x.ctx.Response
+	_ = resp.CloseBodyStream()
+	resp.Reset()
+	resp.SetStatusCode(status)
+	for _, kv := range header {
+		resp.Header.Add(kv[0], kv[1])
+	}
+	resp.SetBody(body)
+	x.responded = true
+}
+
+func (x *fastExchange) Response() policy.Response { return fastResponse{x} }
+
+func (x *fastExchange) WriteProblem(e *problem.Error) {
+	x.Respond(e.Status, e.Headers, e.Body(x.ID))
+	x.ctx.Response.Header.SetContentType(problem.ContentType)
+	x.ctx.Response.Header.Set("Cache-Control", "no-store")
+	if e.Close {
+		x.ctx.SetConnectionClose()
+	}
+}
+
+func (x *fastExchange) Replayable() bool {
+	return !x.ctx.Request.IsBodyStream()
+}
+
+// prepare turns the client's request into the upstream request, in place
+// (fasthttp lets us reuse it: no copy of headers or body).
+func (x *fastExchange) prepare(r *runtime.Route, t *upstream.Target) error {
+	req := &x.ctx.Request
+	uri := req.URI()
+	uri.DisablePathNormalizing = true
+	uri.SetScheme(t.URL.Scheme)
+	uri.SetPath(x.UpPath)
+	if !r.PreserveHost {
+		req.Header.SetHost(t.URL.Host)
+	}
+	if x.prepared {
+		return nil
+	}
+	x.prepared = true
+	if cl := x.ContentLength(); cl > x.Limit {
+		return tooLarge()
+	}
+	if req.IsBodyStream() {
+		req.SetBodyStream(&limitedBody{r: req.BodyStream(), left: x.Limit}, req.Header.ContentLength())
+	}
+	h := &req.Header
+	client := x.Peer.String()
+	if prior := h.Peek("X-Forwarded-For"); x.trusted && len(prior) > 0 {
+		client = string(prior) + ", " + client
+	}
+	h.Set("X-Forwarded-For", client)
+	if !x.trusted || len(h.Peek("X-Forwarded-Proto")) == 0 {
+		h.Set("X-Forwarded-Proto", x.Scheme())
+	}
+	if !x.trusted || len(h.Peek("X-Forwarded-Host")) == 0 {
+		h.Set("X-Forwarded-Host", string(x.ctx.Host()))
+	}
+	return nil
+}
+
+// errBodyTooLarge aborts an upstream send when a streamed body passes the limit.
+var errBodyTooLarge = errors.New("request body over the route limit")
+
+// limitedBody streams a request body and fails once it passes the limit, so
+// a chunked upload cannot bypass the route's body limit.
+type limitedBody struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		l.over = true
+		return 0, errBodyTooLarge
+	}
+	return n, err
+}
+
+// Forward sends the request to t with fasthttp's HostClient; the response
+// (headers read, body still streaming) lands in the server's response.
+func (x *fastExchange) Forward(r *runtime.Route, t *upstream.Target) (upstream.Outcome, error) {
+	if err := x.prepare(r, t); err != nil {
+		return upstream.OK, err
+	}
+	if x.upgrade {
+		return x.forwardUpgrade(r, t)
+	}
+	began := time.Now()
+	err := t.HTTP1().Do(&x.ctx.Request, &x.ctx.Response)
+	x.UpstreamLatency += time.Since(began)
+	if err != nil {
+		if lb, ok := x.ctx.Request.BodyStream().(*limitedBody); ok && lb.over {
+			return upstream.OK, tooLarge()
+		}
+		o := classify(err)
+		return o, runtime.ForwardError(o)
+	}
+	rh := &x.ctx.Response.Header
+	for _, n := range runtime.HopByHop {
+		if n != "Transfer-Encoding" {
+			rh.Del(n)
+		}
+	}
+	if x.ctx.Response.StatusCode() >= 500 {
+		return upstream.Status5xx, nil
+	}
+	return upstream.OK, nil
+}
+
+func classify(err error) upstream.Outcome {
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout):
+		return upstream.Timeout
+	case errors.As(err, &ne) && ne.Timeout():
+		return upstream.Timeout
+	case isDialError(err):
+		return upstream.ConnectFailed
+	}
+	return upstream.Failed
+}
+
+func isDialError(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, fasthttp.ErrNoFreeConns)
+}
+
+// forwardUpgrade proxies a WebSocket handshake on its own connection and,
+// on 101, splices the client and upstream connections together.
+func (x *fastExchange) forwardUpgrade(r *runtime.Route, t *upstream.Target) (upstream.Outcome, error) {
+	connect, response := r.Pool.Timeouts()
+	conn, err := dialTarget(t, connect)
+	if err != nil {
+		return upstream.ConnectFailed, runtime.ForwardError(upstream.ConnectFailed)
+	}
+	_ = conn.SetDeadline(time.Now().Add(response))
+	req := &x.ctx.Request
+	req.Header.Set("Connection", "Upgrade")
+	bw := bufio.NewWriter(conn)
+	if err := req.Write(bw); err != nil || bw.Flush() != nil {
+		conn.Close()
+		return upstream.Failed, runtime.ForwardError(upstream.Failed)
+	}
+	br := bufio.NewReader(conn)
+	resp := &x.ctx.Response
+	if err := resp.Header.Read(br); err != nil {
+		conn.Close()
+		o := classify(err)
+		return o, runtime.ForwardError(o)
+	}
+	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		err := resp.ReadBody(br, 1<<20)
+		conn.Close()
+		if err != nil {
+			return upstream.Failed, runtime.ForwardError(upstream.Failed)
+		}
+		return upstream.OK, nil
+	}
+	_ = conn.SetDeadline(time.Time{})
+	x.ctx.Hijack(func(client net.Conn) { splice(client, conn, br) })
+	return upstream.OK, nil
+}
+
+func dialTarget(t *upstream.Target, timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	if t.URL.Scheme == "https" {
+		return tls.DialWithDialer(d, "tcp", t.Addr(), &tls.Config{ServerName: t.URL.Hostname(), NextProtos: []string{"http/1.1"}})
+	}
+	return d.Dial("tcp", t.Addr())
+}
+
+// splice copies bytes both ways until either side closes.
+func splice(client net.Conn, up net.Conn, upReader *bufio.Reader) {
+	done := make(chan struct{}, 2)
+	go func() {
+		_, _ = io.Copy(up, client)
+		closeWrite(up)
+		done <- struct{}{}
+	}()
+	go func() {
+		_, _ = io.Copy(client, upReader)
+		closeWrite(client)
+		done <- struct{}{}
+	}()
+	<-done
+	<-done
+	up.Close()
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		return
+	}
+	_ = c.Close()
+}
+
+// fastResponse is the policy view of the response being built.
+type fastResponse struct{ x *fastExchange }
+
+func (r fastResponse) Status() int     { return r.x.ctx.Response.StatusCode() }
+func (r fastResponse) SetStatus(c int) { r.x.ctx.Response.SetStatusCode(c) }
+func (r fastResponse) Header() policy.Header {
+	return fastRespHeader{&r.x.ctx.Response.Header}
+}
+
+// Body buffers up to limit bytes; a longer body keeps streaming untouched.
+func (r fastResponse) Body(limit int64) ([]byte, bool, error) {
+	resp := &r.x.ctx.Response
+	if !resp.IsBodyStream() {
+		b := resp.Body()
+		return b, int64(len(b)) <= limit, nil
+	}
+	if cl := resp.Header.ContentLength(); cl > 0 && int64(cl) > limit {
+		return nil, false, nil
+	}
+	stream := resp.BodyStream()
+	buf, err := io.ReadAll(io.LimitReader(stream, limit+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if int64(len(buf)) <= limit {
+		_ = resp.CloseBodyStream()
+		resp.SetBody(buf)
+		return resp.Body(), true, nil
+	}
+	// Too long: put the bytes back in front of the rest of the stream.
+	rest := &prefixedStream{r: io.MultiReader(bytes.NewReader(buf), stream), orig: stream}
+	resp.SetBodyStream(rest, resp.Header.ContentLength())
+	return nil, false, nil
+}
+
+func (r fastResponse) SetBody(b []byte) {
+	resp := &r.x.ctx.Response
+	_ = resp.CloseBodyStream()
+	resp.SetBody(b)
+}
+
+type prefixedStream struct {
+	r    io.Reader
+	orig io.Reader
+}
+
+func (p *prefixedStream) Read(b []byte) (int, error) { return p.r.Read(b) }
+func (p *prefixedStream) Close() error {
+	if c, ok := p.orig.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}

@@ -1,0 +1,302 @@
+// Package server owns the proxy listeners. One listener serves HTTP/1.1 on
+// fasthttp and HTTP/2 (prior-knowledge h2c, gRPC) on net/http + x/net/http2,
+// chosen per connection from its first bytes; the TLS listener chooses by
+// ALPN. Both front ends feed the same runtime.Gateway.
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http2"
+
+	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/problem"
+	"github.com/tollgate-dev/tollgate/internal/runtime"
+)
+
+// h2Preface is what an HTTP/2 prior-knowledge client sends first.
+const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// Server serves the proxy listeners for one gateway.
+type Server struct {
+	gw   *runtime.Gateway
+	log  *slog.Logger
+	lim  config.Server
+	fast *fasthttp.Server
+	hs   *http.Server
+	h2   *http2.Server
+	feed *connFeed
+
+	mu      sync.Mutex
+	lns     []net.Listener
+	h2conns sync.WaitGroup
+	closing chan struct{}
+	served  sync.WaitGroup
+}
+
+// New builds the front ends with the edge limits of SPEC §8.
+func New(gw *runtime.Gateway, lim config.Server, log *slog.Logger) *Server {
+	s := &Server{gw: gw, log: log, lim: lim, feed: newConnFeed(), closing: make(chan struct{})}
+	bodyTimeout := lim.ReadTimeout.D()
+	s.fast = &fasthttp.Server{
+		Handler:                       s.serveFast,
+		ErrorHandler:                  s.fastError,
+		Name:                          "tollgate",
+		ReadBufferSize:                lim.MaxHeaderBytes,
+		WriteBufferSize:               16 << 10,
+		ReadTimeout:                   lim.ReadHeaderTimeout.D(),
+		IdleTimeout:                   lim.IdleTimeout.D(),
+		WriteTimeout:                  lim.WriteTimeout.D(),
+		MaxRequestBodySize:            1 << 40, // limits are per route, enforced while streaming
+		StreamRequestBody:             true,
+		DisableHeaderNamesNormalizing: false,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		DisablePreParseMultipartForm:  true,
+		SecureErrorLogMessage:         true,
+		CloseOnShutdown:               true,
+		Logger:                        fastLogger{log},
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: bodyTimeout, MaxRequestBodySize: 1 << 40}
+		},
+	}
+	s.hs = &http.Server{
+		Handler:           http.HandlerFunc(s.serveStd),
+		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
+		IdleTimeout:       lim.IdleTimeout.D(),
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	s.h2 = &http2.Server{
+		MaxConcurrentStreams:         lim.MaxConcurrentStreams,
+		IdleTimeout:                  lim.IdleTimeout.D(),
+		MaxUploadBufferPerConnection: 1 << 20,
+	}
+	_ = http2.ConfigureServer(s.hs, s.h2)
+	go func() { _ = s.fast.Serve(s.feed) }()
+	return s
+}
+
+type fastLogger struct{ log *slog.Logger }
+
+func (l fastLogger) Printf(format string, args ...any) {}
+
+// fastError renders fasthttp's own parse errors as problem responses.
+func (s *Server) fastError(ctx *fasthttp.RequestCtx, err error) {
+	status := http.StatusBadRequest
+	detail := "the request could not be parsed"
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &small):
+		status, detail = http.StatusRequestHeaderFieldsTooLarge, "the request headers are too large"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status, detail = http.StatusRequestEntityTooLarge, "the request body is too large"
+	case isTimeout(err):
+		status, detail = http.StatusRequestTimeout, "the request was not received in time"
+	}
+	pe := &problem.Error{Status: status, Detail: detail, Close: true}
+	ctx.Response.Reset()
+	ctx.SetStatusCode(status)
+	ctx.SetContentType(problem.ContentType)
+	ctx.SetBody(pe.Body(""))
+	ctx.SetConnectionClose()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// Serve accepts plain-text connections on ln (HTTP/1.1 and h2c).
+func (s *Server) Serve(ln net.Listener) error {
+	s.track(ln)
+	return s.accept(ln, s.sniff)
+}
+
+// ServeTLS accepts TLS connections on ln: ALPN h2 goes to the HTTP/2 front
+// end, everything else to HTTP/1.1.
+func (s *Server) ServeTLS(ln net.Listener, conf *tls.Config) error {
+	conf = conf.Clone()
+	conf.NextProtos = []string{"h2", "http/1.1"}
+	if conf.MinVersion == 0 {
+		conf.MinVersion = tls.VersionTLS12
+	}
+	tl := tls.NewListener(ln, conf)
+	s.track(tl)
+	return s.accept(tl, s.handshake)
+}
+
+func (s *Server) track(ln net.Listener) {
+	s.mu.Lock()
+	s.lns = append(s.lns, ln)
+	s.mu.Unlock()
+}
+
+func (s *Server) accept(ln net.Listener, handle func(net.Conn)) error {
+	s.served.Add(1)
+	defer s.served.Done()
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			select {
+			case <-s.closing:
+				return nil
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		go handle(c)
+	}
+}
+
+// sniff reads just enough of a new connection to tell h2c's preface from
+// HTTP/1.1, bounded by the read-header timeout so a silent client cannot
+// hold a goroutine for long.
+func (s *Server) sniff(c net.Conn) {
+	_ = c.SetReadDeadline(time.Now().Add(s.lim.ReadHeaderTimeout.D()))
+	br := bufio.NewReaderSize(c, len(h2Preface))
+	isH2 := true
+	for n := 1; n <= len(h2Preface); n++ {
+		b, err := br.Peek(n)
+		if err != nil {
+			if len(b) == 0 {
+				c.Close()
+				return
+			}
+			isH2 = false
+			break
+		}
+		if b[n-1] != h2Preface[n-1] {
+			isH2 = false
+			break
+		}
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	pc := &peekedConn{Conn: c, r: br}
+	if isH2 {
+		s.serveH2(pc)
+		return
+	}
+	if !s.feed.push(pc) {
+		c.Close()
+	}
+}
+
+func (s *Server) handshake(c net.Conn) {
+	tc := c.(*tls.Conn)
+	ctx, cancel := context.WithTimeout(context.Background(), s.lim.ReadHeaderTimeout.D())
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		c.Close()
+		return
+	}
+	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		s.serveH2(tc)
+		return
+	}
+	if !s.feed.push(tc) {
+		c.Close()
+	}
+}
+
+func (s *Server) serveH2(c net.Conn) {
+	s.h2conns.Add(1)
+	defer s.h2conns.Done()
+	s.h2.ServeConn(c, &http2.ServeConnOpts{Handler: s.hs.Handler, BaseConfig: s.hs})
+}
+
+// Shutdown stops accepting, lets in-flight requests finish (bounded by ctx),
+// and closes idle connections.
+func (s *Server) Shutdown(ctx context.Context) error {
+	close(s.closing)
+	s.mu.Lock()
+	for _, ln := range s.lns {
+		_ = ln.Close()
+	}
+	s.mu.Unlock()
+	errFast := s.fast.ShutdownWithContext(ctx)
+	errStd := s.hs.Shutdown(ctx) // sends GOAWAY on HTTP/2 connections
+	done := make(chan struct{})
+	go func() { s.h2conns.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.served.Wait()
+	return errors.Join(errFast, errStd)
+}
+
+// peekedConn replays the sniffed bytes before the rest of the connection.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+// connFeed is a net.Listener that hands sniffed connections to fasthttp.
+type connFeed struct {
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newConnFeed() *connFeed {
+	return &connFeed{ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (f *connFeed) push(c net.Conn) bool {
+	select {
+	case f.ch <- c:
+		return true
+	case <-f.done:
+		return false
+	}
+}
+
+func (f *connFeed) Accept() (net.Conn, error) {
+	select {
+	case c := <-f.ch:
+		return c, nil
+	case <-f.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (f *connFeed) Close() error {
+	f.once.Do(func() { close(f.done) })
+	return nil
+}
+
+func (f *connFeed) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4zero} }
+
+func normalizeHost(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	return strings.ToLower(h)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
