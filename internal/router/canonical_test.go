@@ -3,6 +3,8 @@ package router
 import (
 	"errors"
 	"testing"
+
+	"github.com/tollgate-dev/tollgate/internal/problem"
 )
 
 func TestCanonicalize(t *testing.T) {
@@ -87,5 +89,15 @@ func TestCanonicalizePlainDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("allocs = %v, want 0", allocs)
+	}
+}
+
+func TestCanonicalizeErrorsAreClientProblems(t *testing.T) {
+	for _, raw := range []string{"x", "/%2F", "/\\", "/%00", "/\x01", "/%2e", "/..", "/%"} {
+		_, err := Canonicalize(raw)
+		var pe *problem.Error
+		if !errors.As(err, &pe) || pe.Status != 400 || pe.Detail == "" {
+			t.Errorf("Canonicalize(%q) error = %#v, want a 400 *problem.Error", raw, err)
+		}
 	}
 }

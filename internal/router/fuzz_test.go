@@ -2,6 +2,7 @@ package router
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,15 +66,15 @@ func collapseSlashes(s string) string {
 	return s
 }
 
-// genRoutes turns fuzz bytes into path patterns over a tiny alphabet, so
-// random paths hit them often. Each route gets its own shape (duplicates
-// would only be rejected as ties).
+// genRoutes turns fuzz bytes into routes over a tiny alphabet of hosts,
+// methods and path segments, so random requests hit them often. Each route
+// gets its own host+shape (duplicates would only be rejected as ties).
 func genRoutes(data []byte) []Route {
 	var routes []Route
-	shapes := map[string]bool{}
-	for len(data) > 0 && len(routes) < 12 {
-		n := int(data[0]%4) + 1
-		data = data[1:]
+	seen := map[string]bool{}
+	for len(data) > 2 && len(routes) < 12 {
+		n, host, methods := int(data[0]%4)+1, fuzzHosts[data[1]%4], fuzzMethods[data[2]%4]
+		data = data[3:]
 		var b strings.Builder
 		for i := 0; i < n && len(data) > 0; i++ {
 			last := i == n-1 || len(data) == 1
@@ -82,14 +83,25 @@ func genRoutes(data []byte) []Route {
 		}
 		p := "/" + strings.TrimPrefix(b.String(), "/")
 		pat, err := parsePattern(p)
-		if err != nil || shapes[pat.shape()] {
+		if err != nil || seen[host+pat.shape()] {
 			continue
 		}
-		shapes[pat.shape()] = true
-		routes = append(routes, Route{ID: len(routes), Paths: []string{p}})
+		seen[host+pat.shape()] = true
+		rt := Route{ID: len(routes), Paths: []string{p}, Methods: methods}
+		if host != "" {
+			rt.Hosts = []string{host}
+		}
+		routes = append(routes, rt)
 	}
 	return routes
 }
+
+var (
+	fuzzHosts      = []string{"", "a.com", "*.com", "*.a.com"}
+	fuzzMethods    = [][]string{nil, {"GET"}, {"POST"}, {"GET", "POST"}}
+	fuzzReqHosts   = []string{"a.com", "x.a.com", "b.com", "other"}
+	fuzzReqMethods = []string{"GET", "HEAD", "POST", "PUT"}
+)
 
 func genSegment(b byte, i int, last bool) string {
 	sep := "/"
@@ -120,58 +132,85 @@ func genSegment(b byte, i int, last bool) string {
 }
 
 func FuzzMatch(f *testing.F) {
-	f.Add([]byte{1, 0, 2, 1, 2, 2, 3, 0, 4}, "/a/b/c")
-	f.Add([]byte{0, 6, 1, 0, 5, 2, 2, 2, 4}, "/a/")
-	f.Add([]byte{3, 2, 2, 2, 4, 1, 0, 3}, "/x/y/z/w")
-	f.Add([]byte{2, 1, 6, 0, 0}, "/b/a")
-	f.Fuzz(func(t *testing.T, routeBytes []byte, rawPath string) {
+	f.Add([]byte{1, 0, 0, 0, 2, 1, 0, 2, 1, 2, 3, 2, 3, 0, 3, 4}, byte(0), "/a/b/c")
+	f.Add([]byte{0, 1, 1, 6, 1, 2, 2, 0, 5, 2, 3, 0, 2, 2, 4}, byte(5), "/a/")
+	f.Add([]byte{3, 0, 2, 2, 2, 2, 4, 1, 3, 3, 0, 3}, byte(2), "/x/y/z/w")
+	f.Add([]byte{2, 2, 1, 1, 6, 0, 1, 0, 0}, byte(7), "/b/a")
+	f.Fuzz(func(t *testing.T, routeBytes []byte, reqByte byte, rawPath string) {
 		routes := genRoutes(routeBytes)
 		r, err := New(routes)
 		if err != nil {
 			t.Fatalf("New(%v): %v", routes, err)
 		}
+		host, method := fuzzReqHosts[reqByte%4], fuzzReqMethods[reqByte/4%4]
 		path, err := Canonicalize(rawPath)
 		if err != nil {
 			path = rawPath // Match must survive non-canonical input too
 		}
-		id, pat, params, status, _ := r.Match("h", "GET", path, nil, nil)
-		best := refBest(routes, path)
+		id, pat, params, status, allow := r.Match(host, method, path, nil, nil)
 		if err != nil {
 			return // the reference model only speaks canonical paths
 		}
-		if (id < 0) != (best < 0) || id >= 0 && id != best {
-			t.Fatalf("routes %v path %q: got id %d (%q, status %d), reference says %d", routes, path, id, pat, status, best)
+		wantID, wantStatus, wantAllow := refMatch(routes, host, method, path)
+		if id != wantID || status != wantStatus || !slices.Equal(allow, wantAllow) {
+			t.Fatalf("routes %v, %s %s%s: got id %d (%q) status %d allow %v; reference: %d %d %v",
+				routes, method, host, path, id, pat, status, allow, wantID, wantStatus, wantAllow)
 		}
 		if id < 0 {
 			return
 		}
 		p, _ := parsePattern(pat)
 		for _, ps := range params {
-			if ps.Name != p.rest && strings.Contains(ps.Value, "/") {
-				t.Fatalf("param %s=%q of %q contains '/'", ps.Name, ps.Value, pat)
-			}
-			if ps.Name != p.rest && ps.Value == "" {
-				t.Fatalf("param %s of %q is empty", ps.Name, pat)
+			if ps.Name != p.rest && (strings.Contains(ps.Value, "/") || ps.Value == "") {
+				t.Fatalf("param %s=%q of %q is empty or contains '/'", ps.Name, ps.Value, pat)
 			}
 		}
 	})
 }
 
-// refBest is the reference model: try every route, keep the most specific.
-func refBest(routes []Route, path string) int {
-	best, bestPat := -1, (*pattern)(nil)
-	for _, rt := range routes {
-		p, err := parsePattern(rt.Paths[0])
-		if err != nil || !refMatches(p, path) {
-			continue
+// refMatch is the reference model: a linear scan, level by level.
+func refMatch(routes []Route, host, method, path string) (id, status int, allow []string) {
+	for _, level := range refHostLevels(host) {
+		best, bestPat := -1, (*pattern)(nil)
+		for _, rt := range routes {
+			p, _ := parsePattern(rt.Paths[0])
+			if refHost(rt) != level || !refMatches(p, path) {
+				continue
+			}
+			if methodRank(rt.Methods, method) == 0 {
+				allow = append(allow, rt.Methods...)
+				continue
+			}
+			if bestPat == nil || moreSpecific(p, bestPat) {
+				best, bestPat = rt.ID, p
+			}
 		}
-		if bestPat == nil || moreSpecific(p, bestPat) {
-			best, bestPat = rt.ID, p
+		if best >= 0 {
+			return best, 0, nil
 		}
 	}
-	return best
+	if allow == nil {
+		return -1, 404, nil
+	}
+	return -1, 405, allowList(allow)
 }
 
+func refHost(rt Route) string {
+	if len(rt.Hosts) == 0 {
+		return ""
+	}
+	return rt.Hosts[0]
+}
+
+// refHostLevels lists the host specs that apply to host, most specific first.
+func refHostLevels(host string) []string {
+	levels := []string{host}
+	labels := strings.Split(host, ".")
+	for i := 1; i < len(labels); i++ {
+		levels = append(levels, "*."+strings.Join(labels[i:], "."))
+	}
+	return append(levels, "")
+}
 func refMatches(p *pattern, path string) bool {
 	if path == "" || path[0] != '/' {
 		return false
