@@ -54,8 +54,11 @@ func New(routes []Route) (*Router, error) {
 	for i := range routes {
 		b.add(i, &routes[i])
 	}
+	if len(b.errs) > 0 {
+		return nil, errors.Join(b.errs...)
+	}
 	b.r.walk(sortLeaves)
-	return b.r, errors.Join(b.errs...)
+	return b.r, nil
 }
 
 type builder struct {
