@@ -42,7 +42,6 @@ func newClients(u *url.URL, ts transportSettings) *clients {
 func newHostClient(u *url.URL, ts transportSettings, dialer *net.Dialer) *fasthttp.HostClient {
 	hc := &fasthttp.HostClient{
 		Addr:                          hostPort(u),
-		Name:                          "tollgate",
 		MaxConns:                      ts.maxConns,
 		MaxIdleConnDuration:           ts.idle,
 		Dial:                          func(addr string) (net.Conn, error) { return dialer.Dial("tcp", addr) },
@@ -66,8 +65,8 @@ func newHostClient(u *url.URL, ts transportSettings, dialer *net.Dialer) *fastht
 }
 
 // newTransport builds the net/http client: h2c with prior knowledge for
-// protocol h2c, HTTP/2 via ALPN (falling back to HTTP/1.1) for https, plain
-// HTTP/1.1 otherwise. h2c uses the standard Transport's unencrypted HTTP/2
+// protocol h2c, HTTP/2 only for protocol h2, HTTP/2 via ALPN (falling back to
+// HTTP/1.1) for other https targets, plain HTTP/1.1 otherwise. h2c uses the standard Transport's unencrypted HTTP/2
 // support rather than x/net's http2.Transport because only the former honours
 // ResponseHeaderTimeout, IdleConnTimeout and the connection limits.
 func newTransport(u *url.URL, ts transportSettings, dialer *net.Dialer) *http.Transport {
@@ -91,6 +90,11 @@ func newTransport(u *url.URL, ts transportSettings, dialer *net.Dialer) *http.Tr
 	case ts.protocol == "h2c":
 		protos.SetUnencryptedHTTP2(true)
 		tr.Protocols = &protos
+	case ts.protocol == "h2":
+		// gRPC and other h2-only upstreams: fail loudly rather than fall back to HTTP/1.1.
+		protos.SetHTTP2(true)
+		tr.Protocols = &protos
+		tr.TLSClientConfig = tlsConfig(u, ts, []string{"h2"})
 	case u.Scheme == "https":
 		tr.ForceAttemptHTTP2 = true
 		tr.TLSClientConfig = tlsConfig(u, ts, []string{"h2", "http/1.1"})

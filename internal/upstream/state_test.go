@@ -77,7 +77,7 @@ func TestActiveHealthUnreachableTarget(t *testing.T) {
 
 func TestPassiveEjectionAndReturn(t *testing.T) {
 	svc := service("p", "", fakeTargets(2)...)
-	svc.Passive = &config.Passive{ConsecutiveFailures: 3, EjectFor: dur(80 * time.Millisecond)}
+	svc.Passive = &config.Passive{ConsecutiveFailures: 3, EjectFor: dur(400 * time.Millisecond)}
 	svc.Breaker = &config.Breaker{MinRequests: 1000}
 	_, p := newPool(t, svc)
 	bad := p.targets[0]
@@ -127,7 +127,7 @@ func TestPassiveAllEjected503(t *testing.T) {
 func TestBreakerOpensHalfOpensAndCloses(t *testing.T) {
 	svc := service("b", "", fakeTargets(1)...)
 	svc.Passive = &config.Passive{ConsecutiveFailures: 1000}
-	svc.Breaker = &config.Breaker{FailureRatio: 0.5, MinRequests: 4, Window: dur(time.Second), OpenFor: dur(100 * time.Millisecond)}
+	svc.Breaker = &config.Breaker{FailureRatio: 0.5, MinRequests: 4, Window: dur(time.Second), OpenFor: dur(300 * time.Millisecond)}
 	_, p := newPool(t, svc)
 	tg := p.targets[0]
 	state := func() string { return p.Snapshot()[0].Breaker }
@@ -146,7 +146,7 @@ func TestBreakerOpensHalfOpensAndCloses(t *testing.T) {
 		t.Errorf("Retry-After = %d, want 1", secs)
 	}
 
-	time.Sleep(110 * time.Millisecond)
+	time.Sleep(310 * time.Millisecond)
 	if state() != "half_open" {
 		t.Fatalf("breaker %s after open_for, want half_open", state())
 	}
@@ -158,7 +158,7 @@ func TestBreakerOpensHalfOpensAndCloses(t *testing.T) {
 	}
 	want503(t, p)
 
-	time.Sleep(110 * time.Millisecond)
+	time.Sleep(310 * time.Millisecond)
 	probe = mustPick(t, p, "").Begin()
 	probe.End(OK)
 	if state() != "closed" {
@@ -176,24 +176,24 @@ func TestBreakerOpensHalfOpensAndCloses(t *testing.T) {
 
 func TestBreakerStaleProbeFreesSlot(t *testing.T) {
 	svc := service("b", "", fakeTargets(1)...)
-	svc.Breaker = &config.Breaker{MinRequests: 1, OpenFor: dur(20 * time.Millisecond)}
-	svc.Timeouts = config.Timeouts{Connect: dur(10 * time.Millisecond), Response: dur(10 * time.Millisecond)}
+	svc.Breaker = &config.Breaker{MinRequests: 1, OpenFor: dur(200 * time.Millisecond)}
+	svc.Timeouts = config.Timeouts{Connect: dur(100 * time.Millisecond), Response: dur(100 * time.Millisecond)}
 	_, p := newPool(t, svc)
 	p.targets[0].Begin().End(Failed)
-	time.Sleep(25 * time.Millisecond)
+	time.Sleep(210 * time.Millisecond)
 	mustPick(t, p, "") // probe claimed and never reported
 	want503(t, p)
-	time.Sleep(25 * time.Millisecond) // stale after max(open_for, connect+response)
+	time.Sleep(210 * time.Millisecond) // stale after max(open_for, connect+response)
 	mustPick(t, p, "")
 }
 
 func TestBreakerWindowSlides(t *testing.T) {
 	svc := service("b", "", fakeTargets(1)...)
 	svc.Passive = &config.Passive{ConsecutiveFailures: 1000}
-	svc.Breaker = &config.Breaker{MinRequests: 2, FailureRatio: 1, Window: dur(50 * time.Millisecond)}
+	svc.Breaker = &config.Breaker{MinRequests: 2, FailureRatio: 1, Window: dur(300 * time.Millisecond)}
 	_, p := newPool(t, svc)
 	p.targets[0].Begin().End(Failed)
-	time.Sleep(70 * time.Millisecond) // the first failure leaves the window
+	time.Sleep(400 * time.Millisecond) // the first failure leaves the window
 	p.targets[0].Begin().End(Failed)
 	if s := p.Snapshot()[0].Breaker; s != "closed" {
 		t.Fatalf("breaker %s: counted a failure from outside the window", s)
