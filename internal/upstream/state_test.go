@@ -3,6 +3,8 @@ package upstream
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -201,5 +203,44 @@ func TestBreakerWindowSlides(t *testing.T) {
 	p.targets[0].Begin().End(Failed)
 	if s := p.Snapshot()[0].Breaker; s != "open" {
 		t.Fatalf("breaker %s after 2 failures in the window", s)
+	}
+}
+
+// TestConcurrentPickBeginEnd hammers one pool from many goroutines (run it
+// with -race): counts must balance and state must stay consistent.
+func TestConcurrentPickBeginEnd(t *testing.T) {
+	for _, mode := range []string{RoundRobin, Weighted, LeastConn, ConsistentHash} {
+		t.Run(mode, func(t *testing.T) {
+			svc := service("c", mode, fakeTargets(4)...)
+			svc.Passive = &config.Passive{ConsecutiveFailures: 3, EjectFor: dur(time.Millisecond)}
+			svc.Breaker = &config.Breaker{MinRequests: 5, OpenFor: dur(time.Millisecond)}
+			_, p := newPool(t, svc)
+			outcomes := []Outcome{OK, OK, OK, Status5xx, ConnectFailed, Timeout, Failed}
+			var wg sync.WaitGroup
+			for g := 0; g < 8; g++ {
+				wg.Go(func() {
+					var tried []*Target
+					for i := 0; i < 500; i++ {
+						tg, err := p.Pick(strconv.Itoa(i), tried[:min(len(tried), 1)])
+						if err != nil {
+							continue // everything ejected or open for a moment
+						}
+						a := tg.Begin()
+						o := outcomes[(g+i)%len(outcomes)]
+						if p.RetryAllowed(1, "GET", o) {
+							tried = append(tried[:0], tg)
+						}
+						a.End(o)
+						a.End(o)
+					}
+				})
+			}
+			wg.Wait()
+			for _, s := range p.Snapshot() {
+				if s.InFlight != 0 {
+					t.Errorf("%s: %d in flight after all attempts ended", s.URL, s.InFlight)
+				}
+			}
+		})
 	}
 }
