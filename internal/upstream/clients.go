@@ -41,8 +41,11 @@ func newClients(u *url.URL, ts transportSettings) *clients {
 // response timeout). WriteTimeout bounds a target that stops reading our request.
 func newHostClient(u *url.URL, ts transportSettings, dialer *net.Dialer) *fasthttp.HostClient {
 	hc := &fasthttp.HostClient{
-		Addr:                          hostPort(u),
-		MaxConns:                      ts.maxConns,
+		Addr:     hostPort(u),
+		MaxConns: ts.maxConns,
+		// A burst over MaxConns waits for a free connection as long as it would
+		// wait for a new one, instead of failing at once with ErrNoFreeConns.
+		MaxConnWaitTimeout:            ts.connect,
 		MaxIdleConnDuration:           ts.idle,
 		Dial:                          func(addr string) (net.Conn, error) { return dialer.Dial("tcp", addr) },
 		WriteTimeout:                  max(ts.response, minWriteTimeout),

@@ -20,6 +20,7 @@ const (
 	defaultMaxConns           = 512
 	defaultHealthInterval     = 10 * time.Second
 	defaultHealthTimeout      = 2 * time.Second
+	minHealthInterval         = 10 * time.Millisecond // below this checks become a load test
 	defaultHealthyThreshold   = 2
 	defaultUnhealthyThreshold = 2
 	defaultConsecutiveFails   = 5
@@ -221,6 +222,9 @@ func compileHealth(errs *serviceErrors, h *config.Health) *healthSettings {
 	}
 	if h.Interval < 0 || h.Timeout < 0 || h.HealthyThreshold < 0 || h.UnhealthyThreshold < 0 {
 		errs.add("health", "health interval, timeout and thresholds must not be negative", "")
+	}
+	if hs.interval < minHealthInterval {
+		errs.add("health.interval", fmt.Sprintf("health interval %s is too short", hs.interval), "use at least 10ms")
 	}
 	if hs.timeout > hs.interval {
 		hs.timeout = hs.interval // a check must finish before the next one starts
