@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -92,7 +90,7 @@ func (x *stdExchange) edge() *problem.Error {
 	return nil
 }
 
-func (x *stdExchange) Base() *runtime.Base       { return &x.Base }
+func (x *stdExchange) State() *runtime.Base      { return &x.Base }
 func (x *stdExchange) Context() context.Context  { return x.r.Context() }
 func (x *stdExchange) Method() string            { return x.r.Method }
 func (x *stdExchange) RawPath() string           { return x.r.URL.EscapedPath() }
@@ -185,8 +183,11 @@ func (x *stdExchange) Forward(r *runtime.Route, t *upstream.Target) (upstream.Ou
 	x.UpstreamLatency += time.Since(began)
 	if err != nil {
 		cancel()
-		o := classifyStd(err, fired)
-		return o, runtime.ForwardError(o)
+		o := upstream.Classify(err, 0)
+		if fired {
+			o = upstream.Timeout
+		}
+		return o, upstream.ClientError(o)
 	}
 	x.dropUpstream()
 	if x.cancel != nil {
@@ -237,20 +238,6 @@ func (x *stdExchange) outgoing(r *runtime.Route, t *upstream.Target) *http.Reque
 		out.Body = &stdLimitedBody{rc: out.Body, left: x.Limit}
 	}
 	return out
-}
-
-func classifyStd(err error, timerFired bool) upstream.Outcome {
-	var ne net.Error
-	var op *net.OpError
-	switch {
-	case timerFired, errors.Is(err, context.DeadlineExceeded):
-		return upstream.Timeout
-	case errors.As(err, &op) && op.Op == "dial":
-		return upstream.ConnectFailed
-	case errors.As(err, &ne) && ne.Timeout():
-		return upstream.Timeout
-	}
-	return upstream.Failed
 }
 
 // commit writes the response: headers, the body with a flush per read (SSE,
