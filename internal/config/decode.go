@@ -22,7 +22,7 @@ type decoder struct {
 }
 
 // maxNodes bounds the work one document may cause, aliases included.
-const maxNodes = 1 << 20
+const maxNodes = 1 << 18
 
 func newDecoder(p *problems) *decoder {
 	return &decoder{p: p, budget: maxNodes, active: map[*yaml.Node]bool{}}
@@ -43,7 +43,7 @@ func (d *decoder) spend(n *yaml.Node, path string) bool {
 	}
 	d.budget--
 	if d.budget == 0 {
-		d.p.addLine(n.Line, path, "document too large: aliases expand to more than 1048576 nodes", "reduce the use of YAML anchors and aliases")
+		d.p.addLine(n.Line, path, fmt.Sprintf("document too large: it expands to more than %d nodes", maxNodes), "reduce the use of YAML anchors and aliases")
 	}
 	return d.budget > 0
 }
