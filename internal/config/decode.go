@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -363,8 +364,8 @@ func (d *decoder) custom(n *yaml.Node, v reflect.Value, path string) {
 	d.p.addLine(n.Line, path, cleanYAMLError(err), "")
 }
 
-// copyNode deep-copies n with aliases resolved and comments and styles
-// dropped, so raw nodes kept in the config (policies, x) are self-contained
+// copyNode deep-copies n with aliases resolved, comments and styles
+// dropped and mapping keys sorted, so raw nodes kept in the config (policies, x) are self-contained
 // and hash the same however they were formatted. Nil when it would not fit
 // the budget or is cyclic.
 func (d *decoder) copyNode(n *yaml.Node, path string) *yaml.Node {
@@ -392,7 +393,29 @@ func (d *decoder) copyNode(n *yaml.Node, path string) *yaml.Node {
 		}
 		c.Content = append(c.Content, cc)
 	}
+	if c.Kind == yaml.MappingNode {
+		sortPairs(c.Content)
+	}
 	return c
+}
+
+// sortPairs orders a mapping's key/value pairs by key (stable), so a raw node
+// hashes the same whatever order its keys were written in.
+func sortPairs(content []*yaml.Node) {
+	pairs := make([][2]*yaml.Node, len(content)/2)
+	for i := range pairs {
+		pairs[i] = [2]*yaml.Node{content[2*i], content[2*i+1]}
+	}
+	rank := func(k *yaml.Node) string { // merge keys first: explicit keys must still win
+		if k.Tag == "!!merge" {
+			return ""
+		}
+		return "~" + k.Value
+	}
+	sort.SliceStable(pairs, func(i, j int) bool { return rank(pairs[i][0]) < rank(pairs[j][0]) })
+	for i, p := range pairs {
+		content[2*i], content[2*i+1] = p[0], p[1]
+	}
 }
 
 // typeError reports a value of the wrong shape for t.
