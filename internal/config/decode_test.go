@@ -85,7 +85,7 @@ routes:
     match: &m {paths: [/a]}
   - name: r2
     service: b
-    match: *m
+    match: {<<: *m, methods: [GET]}
 `)
 	if cfg.Services[0].Balance != "least_conn" || cfg.Services[1].Balance != "round_robin" || cfg.Services[1].Targets[0].URL != "http://127.0.0.1:1" {
 		t.Fatalf("merge: %+v", cfg.Services)

@@ -27,6 +27,7 @@ func validate(c *Config, p *problems) {
 	v.telemetry()
 	services := v.services()
 	v.routes(services)
+	v.conflicts()
 	plans := v.plans()
 	v.consumers(plans)
 }

@@ -34,7 +34,7 @@ func TestValidationRules(t *testing.T) {
 		// names
 		{"service name required", "services:\n  - targets: [\"http://a:1\"]\n", []wantErr{{2, "services[0].name", "name is required", ""}}},
 		{"duplicate service", base + "  - name: orders\n    targets: [\"http://a:1\"]\n", []wantErr{{4, "services[1].name", `duplicate name "orders" (also services[0])`, ""}}},
-		{"duplicate route", route("service: orders") + "  - name: r\n    service: orders\n", []wantErr{{7, "routes[1].name", "duplicate name", ""}}},
+		{"duplicate route", route("service: orders\nmatch: {paths: [/a]}") + "  - name: r\n    service: orders\n", []wantErr{{8, "routes[1].name", "duplicate name", ""}}},
 		{"duplicate plan", "plans:\n  - name: p\n  - name: p\n", []wantErr{{3, "plans[1].name", "duplicate name", ""}}},
 		{"duplicate consumer", "consumers:\n  - name: c\n  - name: c\n", []wantErr{{3, "consumers[1].name", "duplicate name", ""}}},
 		// route -> service
@@ -81,6 +81,16 @@ func TestValidationRules(t *testing.T) {
 		{"strip_prefix", route("service: orders\nstrip_prefix: v1"), []wantErr{{7, "routes[0].strip_prefix", "must start with /", ""}}},
 		{"rewrite param missing", route("service: orders\nmatch: {paths: [\"/a/{id}\", \"/b\"]}\nrewrite: /in/{id}"), []wantErr{{8, "routes[0].rewrite", "not every path pattern binds", ""}}},
 		{"rewrite param ok", route("service: orders\nmatch: {paths: [\"/a/{id}\", \"/b/{id}\"]}\nrewrite: /in/{id}"), nil},
+		// ties
+		{"same pattern twice", route("service: orders\nmatch: {paths: [\"/a/{id}\"]}") + "  - name: r2\n    service: orders\n    match: {paths: [\"/a/{key}\"]}\n",
+			[]wantErr{{10, "routes[1].match.paths[0]", "matches the same requests as routes[0].match.paths[0]", ""}}},
+		{"same pattern, overlapping methods", route("service: orders\nmatch: {paths: [/a], methods: [GET, PUT]}") + "  - name: r2\n    service: orders\n    match: {paths: [/a], methods: [PUT]}\n",
+			[]wantErr{{10, "routes[1].match.paths[0]", "matches the same requests", ""}}},
+		{"same pattern, other methods", route("service: orders\nmatch: {paths: [/a], methods: [GET]}") + "  - name: r2\n    service: orders\n    match: {paths: [/a], methods: [PUT]}\n", nil},
+		{"same pattern, other hosts", route("service: orders\nmatch: {paths: [/a], hosts: [a.example]}") + "  - name: r2\n    service: orders\n    match: {paths: [/a]}\n", nil},
+		{"same pattern, other headers", route("service: orders\nmatch: {paths: [/a], headers: {X-A: \"1\"}}") + "  - name: r2\n    service: orders\n    match: {paths: [/a]}\n", nil},
+		{"two catch-alls", route("service: orders") + "  - name: r2\n    service: orders\n",
+			[]wantErr{{7, "routes[1].match", "matches the same requests as routes[0].match", ""}}},
 		// edge
 		{"trusted proxies", "trusted_proxies: [\"10.0.0.0/8\", \"::1\", \"nope\", \"10.0.0.0/33\"]\n", []wantErr{
 			{1, "trusted_proxies[2]", "not an IP address or CIDR", ""}, {1, "trusted_proxies[3]", "not an IP", ""}}},
