@@ -38,7 +38,7 @@ func Parse(data []byte, source string) (*Config, error) {
 		expandEnv(root, "", p)
 		d := newDecoder(p)
 		d.decode(root, reflect.ValueOf(cfg).Elem(), "")
-		cfg.Listen.portalSet = hasKey(root, "listen", "portal")
+		_, cfg.Listen.portalSet = p.lines["listen.portal"] // written, even via an alias or merge
 		decodePolicies(cfg, d)
 	}
 	cfg.Defaults()
@@ -89,29 +89,6 @@ func syntaxLine(err error) int {
 	}
 	n, _ := strconv.Atoi(m[1])
 	return n
-}
-
-// hasKey reports whether the document writes the nested key path.
-func hasKey(n *yaml.Node, keys ...string) bool {
-	for _, k := range keys {
-		if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-			n = n.Content[0]
-		}
-		if n.Kind != yaml.MappingNode {
-			return false
-		}
-		var next *yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == k {
-				next = n.Content[i+1]
-			}
-		}
-		if next == nil {
-			return false
-		}
-		n = next
-	}
-	return true
 }
 
 // FormatErrors prints one problem per line as

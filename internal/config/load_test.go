@@ -162,3 +162,10 @@ func TestFormatErrors(t *testing.T) {
 		t.Fatal("plain errors")
 	}
 }
+
+func TestPortalDisabledThroughAlias(t *testing.T) {
+	cfg := mustParse(t, "x:\n  l: &l {portal: \"\"}\nlisten: *l\n")
+	if cfg.Listen.Portal != "" {
+		t.Fatalf("portal = %q", cfg.Listen.Portal)
+	}
+}
