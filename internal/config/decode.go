@@ -44,7 +44,7 @@ func (d *decoder) spend(n *yaml.Node, path string) bool {
 	}
 	d.budget--
 	if d.budget == 0 {
-		d.p.addLine(n.Line, path, fmt.Sprintf("document too large: it expands to more than %d nodes", maxNodes), "reduce the use of YAML anchors and aliases")
+		d.p.addNode(n, path, fmt.Sprintf("document too large: it expands to more than %d nodes", maxNodes), "reduce the use of YAML anchors and aliases")
 	}
 	return d.budget > 0
 }
@@ -105,7 +105,7 @@ func (d *decoder) alias(n *yaml.Node, v reflect.Value, path string) {
 	target := n.Alias
 	if target == nil || d.active[target] {
 		d.p.markBad(path)
-		d.p.addLine(n.Line, path, "alias *"+n.Value+" refers to itself", "an anchor cannot contain an alias to itself")
+		d.p.addNode(n, path, "alias *"+n.Value+" refers to itself", "an anchor cannot contain an alias to itself")
 		return
 	}
 	d.active[target] = true
@@ -143,7 +143,7 @@ func (d *decoder) mergeSources(v *yaml.Node, path string) []pair {
 	}
 	if v.Kind == yaml.AliasNode {
 		if v.Alias == nil || d.active[v.Alias] {
-			d.p.addLine(v.Line, path, "alias *"+v.Value+" refers to itself", "an anchor cannot contain an alias to itself")
+			d.p.addNode(v, path, "alias *"+v.Value+" refers to itself", "an anchor cannot contain an alias to itself")
 			return nil
 		}
 		d.active[v.Alias] = true
@@ -162,7 +162,7 @@ func (d *decoder) mergeSources(v *yaml.Node, path string) []pair {
 			out = append(out, d.mergeSources(v.Content[i], path)...)
 		}
 	default:
-		d.p.addLine(v.Line, path, "merge key << needs a mapping or a list of mappings", "")
+		d.p.addNode(v, path, "merge key << needs a mapping or a list of mappings", "")
 	}
 	return out
 }
@@ -228,11 +228,11 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 		}
 		idx, ok := fi.index[name]
 		if !ok {
-			d.p.addLine(kv.key.Line, joinPath(path, name), "unknown field "+quote(name), suggest(name, fi.names))
+			d.p.addNode(kv.key, joinPath(path, name), "unknown field "+quote(name), suggest(name, fi.names))
 			continue
 		}
 		fp := joinPath(path, name)
-		d.p.lines[fp] = kv.key.Line
+		d.p.lines[fp] = nodePos(kv.key)
 		d.decode(kv.val, v.FieldByIndex(idx), fp)
 	}
 	if fi.line != nil {
@@ -244,14 +244,14 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 func (d *decoder) keyName(kv pair, seen map[string]int, path string) (string, bool) {
 	k := kv.key
 	if k.Kind != yaml.ScalarNode {
-		d.p.addLine(k.Line, path, "a key must be a plain name, not a list or mapping", "")
+		d.p.addNode(k, path, "a key must be a plain name, not a list or mapping", "")
 		return "", false
 	}
 	if kv.merged {
 		return k.Value, true
 	}
 	if first, dup := seen[k.Value]; dup {
-		d.p.addLine(k.Line, joinPath(path, k.Value), fmt.Sprintf("%s is written twice (first at line %d)", quote(k.Value), first), "remove one of them")
+		d.p.addNode(k, joinPath(path, k.Value), fmt.Sprintf("%s is written twice (first at line %d)", quote(k.Value), first), "remove one of them")
 		return "", false
 	}
 	seen[k.Value] = k.Line
@@ -274,7 +274,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		kp := joinPath(path, name)
-		d.p.lines[kp] = kv.key.Line
+		d.p.lines[kp] = nodePos(kv.key)
 		key := reflect.New(t.Key()).Elem()
 		d.scalar(kv.key, key, kp)
 		val := reflect.New(t.Elem()).Elem()
@@ -291,7 +291,7 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) {
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, item := range n.Content {
 		ip := fmt.Sprintf("%s[%d]", path, i)
-		d.p.lines[ip] = item.Line
+		d.p.lines[ip] = nodePos(item)
 		d.decode(item, s.Index(i), ip)
 	}
 	v.Set(s)
@@ -300,7 +300,7 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) {
 // anyValue decodes into an empty interface with yaml.v3's generic rules.
 func (d *decoder) anyValue(n *yaml.Node, v reflect.Value, path string) {
 	if v.Type().NumMethod() != 0 {
-		d.p.addLine(n.Line, path, "cannot decode into "+v.Type().String(), "")
+		d.p.addNode(n, path, "cannot decode into "+v.Type().String(), "")
 		return
 	}
 	c := d.copyNode(n, path)
@@ -310,7 +310,7 @@ func (d *decoder) anyValue(n *yaml.Node, v reflect.Value, path string) {
 	var x any
 	if err := c.Decode(&x); err != nil {
 		d.p.markBad(path)
-		d.p.addLine(n.Line, path, cleanYAMLError(err), "")
+		d.p.addNode(n, path, cleanYAMLError(err), "")
 		return
 	}
 	if x != nil {
@@ -358,10 +358,10 @@ func (d *decoder) custom(n *yaml.Node, v reflect.Value, path string) {
 	d.p.markBad(path)
 	var fe *FieldError
 	if errors.As(err, &fe) {
-		d.p.addLine(n.Line, path, fe.Msg, fe.Hint)
+		d.p.addNode(n, path, fe.Msg, fe.Hint)
 		return
 	}
-	d.p.addLine(n.Line, path, cleanYAMLError(err), "")
+	d.p.addNode(n, path, cleanYAMLError(err), "")
 }
 
 // copyNode deep-copies n with aliases resolved, comments and styles
@@ -375,7 +375,7 @@ func (d *decoder) copyNode(n *yaml.Node, path string) *yaml.Node {
 	if n.Kind == yaml.AliasNode {
 		if n.Alias == nil || d.active[n.Alias] {
 			d.p.markBad(path)
-			d.p.addLine(n.Line, path, "alias *"+n.Value+" refers to itself", "an anchor cannot contain an alias to itself")
+			d.p.addNode(n, path, "alias *"+n.Value+" refers to itself", "an anchor cannot contain an alias to itself")
 			return nil
 		}
 		d.active[n.Alias] = true
@@ -421,7 +421,7 @@ func sortPairs(content []*yaml.Node) {
 // typeError reports a value of the wrong shape for t.
 func (d *decoder) typeError(n *yaml.Node, t reflect.Type, path string) {
 	d.p.markBad(path)
-	d.p.addLine(n.Line, path, "expected "+describeType(t)+", got "+describeNode(n), typeHint(t))
+	d.p.addNode(n, path, "expected "+describeType(t)+", got "+describeNode(n), typeHint(t))
 }
 
 func describeType(t reflect.Type) string {

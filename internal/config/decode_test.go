@@ -44,7 +44,7 @@ func TestStrictDecode(t *testing.T) {
 		{"unknown deep field", base + "    health: {path: /h, interval: 1s, timout: 1s}\n",
 			[]wantErr{{4, "services[0].health.timout", `unknown field "timout"`, `did you mean "timeout"?`}}},
 		{"far-off name lists valid fields", "tls: {cert: a, key: b, zzzzzzzzzz: 1}\n",
-			[]wantErr{{1, "tls.zzzzzzzzzz", "unknown field", "valid names: cert, key, client_ca"}}},
+			[]wantErr{{1, "tls.zzzzzzzzzz", "unknown field", "one of cert, key, client_ca"}}},
 		{"unknown field in target mapping", "services:\n  - name: a\n    targets:\n      - {url: \"http://a:1\", wieght: 2}\n",
 			[]wantErr{{4, "services[0].targets[0].wieght", `unknown field "wieght"`, `did you mean "weight"?`}}},
 		{"every type error at once", "server:\n  max_headers: lots\n  read_timeout: soon\n  allow_underscore_headers: maybe\naccess_log:\n  fields: time\n",
@@ -144,7 +144,7 @@ func TestSuggest(t *testing.T) {
 	if got := suggest("POLICIES", names); got != `did you mean "policies"?` {
 		t.Errorf("got %q", got)
 	}
-	if got := suggest("qqqqqqqqqqq", names); got != "valid names: match, service, policies" {
+	if got := suggest("qqqqqqqqqqq", names); got != "one of match, service, policies" {
 		t.Errorf("got %q", got)
 	}
 	if editDistance("kitten", "sitting") != 3 || editDistance("", "abc") != 3 {

@@ -38,7 +38,7 @@ func expandScalar(n *yaml.Node, path string, p *problems) {
 	out, errs := expandString(n.Value, os.LookupEnv)
 	for _, e := range errs {
 		p.markBad(path)
-		p.addLine(n.Line, path, e.msg, e.hint)
+		p.addNode(n, path, e.msg, e.hint)
 	}
 	if out == n.Value {
 		return

@@ -109,7 +109,7 @@ func TestJSONAccepted(t *testing.T) {
 		t.Fatalf("decoded %+v", cfg)
 	}
 	list := parseErrs(t, `{"services": [{"name": "a", "targts": []}]}`)
-	if len(list) != 2 || list[0].Line != 1 || !strings.Contains(list[0].Msg, `"targts"`) {
+	if len(list) != 2 || list[1].Line != 1 || !strings.Contains(list[1].Msg, `"targts"`) {
 		t.Fatalf("got %v", list)
 	}
 }

@@ -49,7 +49,7 @@ func decodePolicy(name string, n *yaml.Node, path string, d *decoder) policy.Con
 	p := d.p
 	def, ok := policy.Lookup(name)
 	if !ok {
-		p.addLine(p.lineOf(path), path, "unknown policy "+quote(name), suggest(name, policy.Names()))
+		p.addPos(p.posOf(path), path, "unknown policy "+quote(name), suggest(name, policy.Names()))
 		return nil
 	}
 	cfg := def.New()
@@ -60,7 +60,7 @@ func decodePolicy(name string, n *yaml.Node, path string, d *decoder) policy.Con
 			d.decode(n, rv.Elem(), path)
 		}
 	} else if !isNull(n) {
-		p.addLine(p.lineOf(path), path, "policy "+quote(name)+" takes no settings", "write "+name+": {}")
+		p.addPos(p.posOf(path), path, "policy "+quote(name)+" takes no settings", "write "+name+": {}")
 	}
 	if len(p.list) > before {
 		return nil // Validate on a half-decoded config would only add noise
@@ -83,10 +83,10 @@ func reportPolicyError(p *problems, path string, err error) {
 		if fe.Path != "" {
 			fp = joinPath(path, fe.Path)
 		}
-		p.addLine(p.lineOf(fp), fp, fe.Msg, fe.Hint)
+		p.addPos(p.posOf(fp), fp, fe.Msg, fe.Hint)
 		return
 	}
-	p.addLine(p.lineOf(path), path, err.Error(), "")
+	p.addPos(p.posOf(path), path, err.Error(), "")
 }
 
 func sortedKeys[V any](m map[string]V) []string {

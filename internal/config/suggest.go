@@ -18,7 +18,7 @@ func suggest(name string, candidates []string) string {
 	if bestDist <= max(2, len(name)/3) {
 		return "did you mean " + quote(best) + "?"
 	}
-	return "valid names: " + strings.Join(candidates, ", ")
+	return "one of " + strings.Join(candidates, ", ")
 }
 
 // editDistance is the Levenshtein distance between a and b (bytes).

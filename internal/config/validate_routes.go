@@ -27,11 +27,11 @@ func (v *validator) route(path string, r *Route, services map[string]bool) {
 	case r.Versions == nil && !hasTerminal(r.Policies):
 		v.p.at(path, "route has no service", "set service: NAME, or add versions or a mock policy")
 	}
-	params := v.match(path+".match", r.Match)
+	params, patternsOK := v.match(path+".match", r.Match)
 	if r.StripPrefix != "" && !strings.HasPrefix(r.StripPrefix, "/") {
 		v.p.at(path+".strip_prefix", "strip_prefix must start with /", `e.g. "/v1"`)
 	}
-	if r.Rewrite != "" {
+	if r.Rewrite != "" && patternsOK { // a broken pattern binds nothing: no follow-on noise
 		v.rewrite(path+".rewrite", r.Rewrite, params)
 	}
 	if r.Versions != nil {
@@ -59,11 +59,13 @@ func hasTerminal(policies map[string]yaml.Node) bool {
 	return false
 }
 
-// match validates the matchers and returns each path pattern's parameters.
-func (v *validator) match(path string, m Match) [][]string {
-	var params [][]string
+// match validates the matchers and returns each path pattern's parameters
+// and whether all patterns were valid.
+func (v *validator) match(path string, m Match) (params [][]string, ok bool) {
+	ok = true
 	for i, p := range m.Paths {
 		names, problems := parsePattern(p)
+		ok = ok && len(problems) == 0
 		for _, msg := range problems {
 			v.p.at(fmt.Sprintf("%s.paths[%d]", path, i), msg, `patterns look like "/v1/orders/{id}" or "/files/{rest...}"`)
 		}
@@ -84,7 +86,7 @@ func (v *validator) match(path string, m Match) [][]string {
 			v.p.at(path+".headers."+name, "invalid header name "+quote(name), "")
 		}
 	}
-	return params
+	return params, ok
 }
 
 // parsePattern checks a path pattern in Go's net/http syntax and returns its
