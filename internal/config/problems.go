@@ -31,7 +31,9 @@ func newProblems(file string) *problems {
 func (p *problems) addLine(line int, path, msg, hint string) { p.addPos(pos{line, 0}, path, msg, hint) }
 
 // addNode records a problem at a node.
-func (p *problems) addNode(n *yaml.Node, path, msg, hint string) { p.addPos(nodePos(n), path, msg, hint) }
+func (p *problems) addNode(n *yaml.Node, path, msg, hint string) {
+	p.addPos(nodePos(n), path, msg, hint)
+}
 
 func (p *problems) addPos(at pos, path, msg, hint string) {
 	e := &FieldError{File: p.file, Line: max(at.line, 0), Path: path, Msg: msg, Hint: hint}
