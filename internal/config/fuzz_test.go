@@ -8,7 +8,7 @@ import (
 )
 
 func FuzzParse(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.yaml")
+	files, _ := filepath.Glob("testdata/*.*")
 	for _, name := range files {
 		data, err := os.ReadFile(name)
 		if err != nil {

@@ -169,3 +169,13 @@ func TestPortalDisabledThroughAlias(t *testing.T) {
 		t.Fatalf("portal = %q", cfg.Listen.Portal)
 	}
 }
+
+func TestJSONFile(t *testing.T) {
+	cfg, err := Load("testdata/minimal.json")
+	if err != nil {
+		t.Fatal(FormatErrors(err))
+	}
+	if cfg.Listen.Portal != "" || cfg.Services[0].Targets[0].Weight != 2 || cfg.Routes[0].Line != 5 || cfg.Routes[0].PolicyConfigs["key_auth"].(*testKeyAuth).Header != "X-API-Key" {
+		t.Fatalf("decoded %+v", cfg)
+	}
+}

@@ -66,12 +66,35 @@ func decodePolicy(name string, n *yaml.Node, path string, d *decoder) policy.Con
 		return nil // Validate on a half-decoded config would only add noise
 	}
 	for _, err := range cfg.Validate() {
-		reportPolicyError(p, path, err)
+		if err != nil {
+			reportPolicyError(p, path, err)
+		}
 	}
 	if len(p.list) > before {
 		return nil
 	}
 	return cfg
+}
+
+// DecodePolicy strictly decodes one policy's settings, written in YAML (or
+// JSON) as under a route's policies.<name>, and validates them exactly as the
+// loader does. Meant for policy README example tests and tooling.
+func DecodePolicy(name string, settings []byte) (policy.Config, error) {
+	p := newProblems(name)
+	root, ok := parseNode(settings, p)
+	if !ok {
+		return nil, p.sorted()
+	}
+	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}
+	if root != nil {
+		expandEnv(root, "", p)
+		n = root.Content[0]
+	}
+	cfg := decodePolicy(name, n, "", newDecoder(p))
+	if len(p.list) > 0 {
+		return nil, p.sorted()
+	}
+	return cfg, nil
 }
 
 // reportPolicyError places a Validate error; a *FieldError with a Path

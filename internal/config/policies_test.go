@@ -53,3 +53,27 @@ func TestEmptyPolicyBlocksDecodeToZeroConfig(t *testing.T) {
 		t.Errorf("raw policies kept: %d", len(cfg.Routes[0].Policies))
 	}
 }
+
+func TestDecodePolicy(t *testing.T) {
+	cfg, err := DecodePolicy("rate_limit", []byte("limit: 5\nwindow: 1s\n"))
+	if err != nil {
+		t.Fatal(FormatErrors(err))
+	}
+	if rl := cfg.(*testRateLimit); rl.Limit != 5 || rl.Window.D().String() != "1s" {
+		t.Fatalf("got %+v", rl)
+	}
+	if cfg, err := DecodePolicy("key_auth", nil); err != nil || cfg == nil {
+		t.Fatalf("empty settings: %v %v", cfg, err)
+	}
+	_, err = DecodePolicy("rate_limit", []byte("limit: 5\nwindow: 1s\nbye: x\n"))
+	if got := FormatErrors(err); got != "rate_limit:3: bye: unknown field \"bye\" (hint: did you mean \"by\"?)\n" {
+		t.Fatalf("got %q", got)
+	}
+	_, err = DecodePolicy("rate_limit", []byte("limit: 0\nwindow: 1s\n"))
+	if got := FormatErrors(err); got != "rate_limit:1: limit: limit must be greater than 0\n" {
+		t.Fatalf("got %q", got)
+	}
+	if _, err := DecodePolicy("nope", []byte("{}")); err == nil {
+		t.Fatal("unknown policy accepted")
+	}
+}
