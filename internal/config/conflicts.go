@@ -8,10 +8,16 @@ import (
 // conflicts reports routes that would tie for the same request: the same
 // path pattern (parameter names aside) on overlapping hosts and methods with
 // the same header matchers. SPEC §3: ties are a config error, not a coin toss.
-// Subtler overlaps between different patterns are left to the router.
+// Subtler overlaps between different patterns are left to the router, as are
+// documents so large that the check would exceed maxMatchKeys.
 func (v *validator) conflicts() {
 	first := map[string]string{} // match key -> path of the pattern that claimed it
+	budget := maxMatchKeys
 	for i, r := range v.c.Routes {
+		n := max(len(r.Match.Paths), 1) * max(len(r.Match.Hosts), 1) * max(len(r.Match.Methods), 1)
+		if budget -= n; budget < 0 {
+			return
+		}
 		paths := r.Match.Paths
 		if len(paths) == 0 {
 			paths = []string{"*"}
@@ -36,6 +42,9 @@ func (v *validator) conflicts() {
 		}
 	}
 }
+
+// maxMatchKeys bounds the tie check's work (hosts x methods x paths).
+const maxMatchKeys = 1 << 16
 
 // matchKeys lists one key per (host, method) the route answers for pattern p.
 func matchKeys(m Match, p string) []string {

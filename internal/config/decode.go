@@ -44,6 +44,7 @@ func (d *decoder) spend(n *yaml.Node, path string) bool {
 	}
 	d.budget--
 	if d.budget == 0 {
+		d.p.markBad("") // the decode stopped half-way: semantic checks would only add noise
 		d.p.addNode(n, path, fmt.Sprintf("document too large: it expands to more than %d nodes", maxNodes), "reduce the use of YAML anchors and aliases")
 	}
 	return d.budget > 0
