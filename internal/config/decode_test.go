@@ -151,3 +151,13 @@ func TestSuggest(t *testing.T) {
 		t.Error("editDistance")
 	}
 }
+
+func TestTargetForms(t *testing.T) {
+	cfg := mustParse(t, "services:\n  - name: s\n    targets: [\"http://a:1\", {url: \"http://b:1\"}, {url: \"http://c:1\", weight: 0}, {url: \"http://d:1\", weight: 5}]\n")
+	want := []Target{{"http://a:1", 1}, {"http://b:1", 1}, {"http://c:1", 0}, {"http://d:1", 5}}
+	for i, w := range want {
+		if cfg.Services[0].Targets[i] != w {
+			t.Errorf("target %d = %+v, want %+v", i, cfg.Services[0].Targets[i], w)
+		}
+	}
+}

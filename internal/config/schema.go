@@ -128,7 +128,7 @@ func (t *Target) UnmarshalYAML(n *yaml.Node) error {
 		return nil
 	}
 	type plain Target
-	var p plain
+	p := plain{Weight: 1} // like the string form; an explicit weight: 0 drains the target
 	if err := n.Decode(&p); err != nil {
 		return err
 	}
