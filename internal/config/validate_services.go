@@ -31,6 +31,9 @@ func (v *validator) service(path string, s *Service) {
 	if s.Protocol != "" && !contains(protocols, s.Protocol) {
 		v.p.at(path+".protocol", "unknown protocol "+quote(s.Protocol), "one of "+strings.Join(protocols, ", "))
 	}
+	if s.Balance == "weighted" && len(s.Targets) > 0 && totalWeight(s.Targets) == 0 {
+		v.p.at(path+".targets", "every target has weight 0: none would get traffic", "give at least one target a weight above 0")
+	}
 	if s.Balance != "" && !contains(balances, s.Balance) {
 		v.p.at(path+".balance", "unknown balance "+quote(s.Balance), suggest(s.Balance, balances))
 	}
@@ -39,6 +42,14 @@ func (v *validator) service(path string, s *Service) {
 	}
 	v.health(path+".health", s.Health)
 	v.resilience(path, s)
+}
+
+func totalWeight(ts []Target) int {
+	sum := 0
+	for _, t := range ts {
+		sum += max(t.Weight, 0)
+	}
+	return sum
 }
 
 func validHashHeader(h string) bool {

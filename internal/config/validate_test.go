@@ -55,6 +55,7 @@ func TestValidationRules(t *testing.T) {
 		{"target with path", service("targets: [\"http://a:1/api\"]"), []wantErr{{3, "services[0].targets[0]", "must not have a path", ""}}},
 		{"target root path ok", service("targets: [\"http://a:1/\"]"), nil},
 		{"negative weight", service("targets: [{url: \"http://a:1\", weight: -1}]"), []wantErr{{3, "services[0].targets[0].weight", "weight must not be negative", ""}}},
+		{"all weights zero", service("targets: [{url: \"http://a:1\", weight: 0}]\nbalance: weighted"), []wantErr{{3, "services[0].targets", "none would get traffic", ""}}},
 		{"balance", service("targets: [\"http://a:1\"]\nbalance: random"), []wantErr{{4, "services[0].balance", `unknown balance "random"`, ""}}},
 		{"hash_by", service("targets: [\"http://a:1\"]\nbalance: consistent_hash\nhash_by: cookie"), []wantErr{{5, "services[0].hash_by", "invalid hash_by", "header:X-Name"}}},
 		{"hash_by header ok", service("targets: [\"http://a:1\"]\nhash_by: \"header:X-User\""), nil},
