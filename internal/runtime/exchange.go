@@ -52,6 +52,8 @@ type Base struct {
 	// Filled while serving, read by observers.
 	Status          int
 	UpstreamLatency time.Duration
+	BytesIn         int64 // request body bytes, when known
+	BytesOut        int64 // response body bytes, when known
 	Committed       bool // the response was handed to the client writer
 	Err             error
 }

@@ -58,6 +58,11 @@ func (g *Gateway) Handle(ex Exchange) {
 	if err := g.route(ex, b, t); err != nil {
 		g.fail(ex, b, err)
 	}
+}
+
+// Done is called by the front end once the response has been handed to the
+// client writer; observers see the final status.
+func (g *Gateway) Done(ex Exchange) {
 	if ob := g.observer.Load(); ob != nil {
 		ob.o.Observe(ex)
 	}

@@ -51,6 +51,7 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
 		s.gw.Handle(x)
 	}
 	x.finish()
+	s.gw.Done(x)
 	x.ctx = nil
 	fastPool.Put(x)
 }
@@ -164,6 +165,15 @@ func (x *fastExchange) finish() {
 		rh.Add(kv[0], kv[1])
 	}
 	x.Status = x.ctx.Response.StatusCode()
+	x.Committed = true
+	if n := x.ctx.Request.Header.ContentLength(); n > 0 {
+		x.BytesIn = int64(n)
+	}
+	if n := x.ctx.Response.Header.ContentLength(); n >= 0 {
+		x.BytesOut = int64(n)
+	} else if !x.ctx.Response.IsBodyStream() {
+		x.BytesOut = int64(len(x.ctx.Response.Body()))
+	}
 }
 
 func (x *fastExchange) State() *runtime.Base { return &x.Base }

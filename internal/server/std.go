@@ -50,6 +50,7 @@ func (s *Server) serveStd(w http.ResponseWriter, r *http.Request) {
 	if x.cancel != nil {
 		x.cancel()
 	}
+	s.gw.Done(x)
 }
 
 func (x *stdExchange) edge() *problem.Error {
@@ -253,7 +254,11 @@ func (x *stdExchange) commit() {
 		h.Add(kv[0], kv[1])
 	}
 	x.Status = x.status
+	if x.r.ContentLength > 0 {
+		x.BytesIn = x.r.ContentLength
+	}
 	if x.resp == nil {
+		x.BytesOut = int64(len(x.body))
 		if x.buffered {
 			h.Set("Content-Length", itoa(len(x.body)))
 		}
@@ -269,7 +274,7 @@ func (x *stdExchange) commit() {
 		}
 	}
 	x.w.WriteHeader(x.status)
-	copyFlush(x.w, resp.Body)
+	x.BytesOut = copyFlush(x.w, resp.Body)
 	resp.Body.Close()
 	for k, vs := range resp.Trailer {
 		for _, v := range vs {
@@ -278,19 +283,20 @@ func (x *stdExchange) commit() {
 	}
 }
 
-func copyFlush(w http.ResponseWriter, r io.Reader) {
+func copyFlush(w http.ResponseWriter, r io.Reader) (written int64) {
 	rc := http.NewResponseController(w)
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				return
+				return written
 			}
+			written += int64(n)
 			_ = rc.Flush()
 		}
 		if err != nil {
-			return
+			return written
 		}
 	}
 }
