@@ -54,7 +54,7 @@ type Base struct {
 	UpstreamLatency time.Duration
 	BytesIn         int64 // request body bytes, when known
 	BytesOut        int64 // response body bytes, when known
-	Committed       bool // the response was handed to the client writer
+	Committed       bool  // the response was handed to the client writer
 	Err             error
 }
 
