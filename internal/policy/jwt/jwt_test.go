@@ -120,7 +120,6 @@ func assertInvalid(t *testing.T, c *policy.Consumer, err error, wantDetail strin
 	}
 }
 
-
 func noneToken(claims gojwt.MapClaims) string { return noneTokenKID(claims, "") }
 
 func noneTokenKID(claims gojwt.MapClaims, kid string) string {
