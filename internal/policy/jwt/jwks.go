@@ -42,8 +42,6 @@ type jwksSource struct {
 
 	mu       sync.Mutex
 	inflight chan struct{} // closed when the running fetch ends; nil when idle
-	lastErr  error         // the last fetch's failure, for diagnostics
-	fetches  atomic.Int64  // fetches started, for tests and metrics
 }
 
 func newJWKSSource(url string, s settings) *jwksSource {
@@ -63,16 +61,17 @@ func newJWKSSource(url string, s settings) *jwksSource {
 func (s *jwksSource) current() *keySet {
 	now := time.Now().UnixNano()
 	if now-s.fetchedAt.Load() > int64(s.refresh) && now-s.lastAttempt.Load() >= int64(s.minRefetch) {
-		s.start()
+		s.start(nil)
 	}
 	return s.keys.Load()
 }
 
 // awaitRefresh starts (or joins) a refresh and waits for it, bounded by the
-// fetch timeout and ctx. It returns false when no refresh was allowed or it
-// did not finish in time.
-func (s *jwksSource) awaitRefresh(ctx context.Context) bool {
-	done := s.start()
+// fetch timeout and ctx. seen is the key set the caller looked in: if a fetch
+// has replaced it since, there is nothing to wait for. It returns false when
+// no refresh was allowed or it did not finish in time.
+func (s *jwksSource) awaitRefresh(ctx context.Context, seen *keySet) bool {
+	done := s.start(seen)
 	if done == nil {
 		return false
 	}
@@ -87,13 +86,19 @@ func (s *jwksSource) awaitRefresh(ctx context.Context) bool {
 	return false
 }
 
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // start begins a fetch unless one is running (then it returns that one's
-// channel) or the last one started less than minRefetch ago (then nil).
-func (s *jwksSource) start() <-chan struct{} {
+// channel), a fetch finished since the caller looked at seen (then a closed
+// channel), or the last one started less than minRefetch ago (then nil).
+func (s *jwksSource) start(seen *keySet) <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.inflight != nil {
 		return s.inflight
+	}
+	if seen != nil && s.keys.Load() != seen {
+		return closed
 	}
 	now := time.Now().UnixNano()
 	if last := s.lastAttempt.Load(); last != 0 && now-last < int64(s.minRefetch) {
@@ -107,18 +112,16 @@ func (s *jwksSource) start() <-chan struct{} {
 }
 
 func (s *jwksSource) run(done chan struct{}) {
-	s.fetches.Add(1)
 	// Detached from any request: one client giving up must not cancel the
 	// fetch others are waiting for. The client's own timeout bounds it.
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	keys, err := s.fetch(ctx)
 	s.mu.Lock()
-	if err == nil {
+	if err == nil { // on failure the last good set stays
 		s.keys.Store(newKeySet(keys))
 		s.fetchedAt.Store(time.Now().UnixNano())
 	}
-	s.lastErr = err
 	s.inflight = nil
 	s.mu.Unlock()
 	close(done)

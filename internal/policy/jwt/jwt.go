@@ -177,8 +177,8 @@ func (a *Authenticator) keyFor(ctx context.Context, t *gojwt.Token) (any, error)
 	var ks []any
 	ks = a.static.fitting(ks, alg)
 	if a.jwks != nil {
-		if len(a.jwks.current().all) == 0 {
-			a.jwks.awaitRefresh(ctx) // nothing fetched yet
+		if set := a.jwks.current(); len(set.all) == 0 {
+			a.jwks.awaitRefresh(ctx, set) // nothing fetched yet
 		}
 		ks = a.jwks.current().fitting(ks, alg)
 	}
@@ -195,7 +195,8 @@ func (a *Authenticator) keyFor(ctx context.Context, t *gojwt.Token) (any, error)
 func (a *Authenticator) keyByKID(ctx context.Context, kid, alg string) (any, error) {
 	k := a.static.byKID[kid]
 	if k == nil && a.jwks != nil {
-		if k = a.jwks.current().byKID[kid]; k == nil && a.jwks.awaitRefresh(ctx) {
+		set := a.jwks.current()
+		if k = set.byKID[kid]; k == nil && a.jwks.awaitRefresh(ctx, set) {
 			k = a.jwks.current().byKID[kid] // rotated keys appear after a refetch
 		}
 	}
