@@ -105,20 +105,23 @@ func TestJWKSRotation(t *testing.T) {
 	p := newIDP(t, map[string]any{"k1": &k.rsa.PublicKey, "ec1": &k.ec.PublicKey})
 	a := build(t, jwksConfig(p.srv.URL, time.Millisecond, 2*time.Second))
 
-	authOK(t, a, tokenKID(t, "k1", k.rsa)) // waits for the first fetch, started by Build
+	first := tokenKID(t, "k1", k.rsa)
+	authOK(t, a, first) // waits for the first fetch, started by Build
+	authOK(t, a, first) // served from the verified-token cache
 	authOK(t, a, tokenKID(t, "ec1", k.ec))
 	if n := p.fetches.Load(); n != 1 {
 		t.Fatalf("fetches = %d, want 1", n)
 	}
 
 	p.serve(t, map[string]any{"k2": &k.rsa2.PublicKey, "ed1": k.ed.Public()})
-	time.Sleep(5 * time.Millisecond)                                                    // past jwks_min_refetch
-	authOK(t, a, tokenKID(t, "k2", k.rsa2))                                             // unknown kid: refetched, found
-	authOK(t, a, tokenKID(t, "ed1", k.ed))                                              // came with the same fetch
-	time.Sleep(5 * time.Millisecond)                                                    //
-	authRefused(t, a, tokenKID(t, "k1", k.rsa), "the token's signing key is not known") // rotated out
-	if n := p.fetches.Load(); n != 3 {
-		t.Errorf("fetches = %d, want 3", n)
+	time.Sleep(5 * time.Millisecond)                                 // past jwks_min_refetch
+	authOK(t, a, tokenKID(t, "k2", k.rsa2))                          // unknown kid: refetched, found
+	authOK(t, a, tokenKID(t, "ed1", k.ed))                           // came with the same fetch
+	time.Sleep(5 * time.Millisecond)                                 //
+	authRefused(t, a, first, "the token's signing key is not known") // rotated out: the cached result is not trusted
+	authRefused(t, a, tokenKID(t, "k1", k.rsa), "the token's signing key is not known")
+	if n := p.fetches.Load(); n != 4 { // first, k2, and one per refused k1 (jwks_min_refetch is 1ms here)
+		t.Errorf("fetches = %d, want 4", n)
 	}
 }
 

@@ -2,6 +2,7 @@ package jwt
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"strconv"
 	"strings"
@@ -61,6 +62,7 @@ func (c *Config) Build(env policy.BuildEnv) (any, error) {
 		static:     newKeySet(keys),
 		allowed:    map[string]bool{},
 		parser:     gojwt.NewParser(gojwt.WithoutClaimsValidation()), // claims are checked below, with clear reasons
+		verified:   newTokenCache(),
 		errNoClaim: invalid("the token has no " + s.claim + " claim naming the consumer"),
 	}
 	for _, alg := range c.Algorithms {
@@ -92,6 +94,7 @@ type Authenticator struct {
 	parser  *gojwt.Parser
 	// errNoClaim names the configured consumer claim.
 	errNoClaim *problem.Error
+	verified   *tokenCache
 }
 
 // Challenge is the WWW-Authenticate value when no credential was sent.
@@ -104,11 +107,11 @@ func (a *Authenticator) Authenticate(ex policy.Exchange) (*policy.Consumer, erro
 	if !ok {
 		return nil, policy.ErrNoCredentials
 	}
-	claims, err := a.verify(ex.Context(), raw, ex.Now())
+	subject, err := a.subjectOf(ex.Context(), raw, ex.Now())
 	if err != nil {
 		return nil, err
 	}
-	c, err := a.consumer(claims)
+	c, err := a.consumer(subject)
 	if err != nil {
 		return nil, err
 	}
@@ -253,18 +256,63 @@ func (a *Authenticator) checkAudience(c gojwt.MapClaims) error {
 	return errAudience
 }
 
-// consumer maps the consumer claim to a consumer in the directory.
-func (a *Authenticator) consumer(c gojwt.MapClaims) (*policy.Consumer, error) {
-	var v string
-	switch x := c[a.claim].(type) {
+// subjectOf returns the consumer claim of a valid token, from the cache of
+// verified tokens when it was checked before (a keep-alive client sends the
+// same token again and again; an RS256 check costs tens of µs).
+func (a *Authenticator) subjectOf(ctx context.Context, raw string, now time.Time) (string, error) {
+	id := sha256.Sum256([]byte(raw))
+	jwksSet := a.jwksSet()
+	if v, ok := a.verified.get(id); ok && v.usable(now, jwksSet) {
+		return v.subject, nil
+	}
+	claims, err := a.verify(ctx, raw, now)
+	if err != nil {
+		return "", err
+	}
+	subject := claimString(claims[a.claim])
+	if subject == "" {
+		return "", a.errNoClaim
+	}
+	a.verified.put(id, a.window(claims, subject, now, a.jwksSet()))
+	return subject, nil
+}
+
+// jwksSet is the JWKS key set in use (nil without jwks_url). Cached tokens
+// are only trusted while it is the same set: a key removed from the JWKS
+// stops its tokens at the next refresh.
+func (a *Authenticator) jwksSet() *keySet {
+	if a.jwks == nil {
+		return nil
+	}
+	return a.jwks.current()
+}
+
+// window is how long a verified token may be served from the cache: within
+// nbf/exp (with leeway), and at most maxCacheFor for tokens without exp.
+func (a *Authenticator) window(c gojwt.MapClaims, subject string, now time.Time, set *keySet) verifiedToken {
+	v := verifiedToken{subject: subject, keys: set, until: now.Add(maxCacheFor)}
+	if exp, _ := c.GetExpirationTime(); exp != nil {
+		v.until = exp.Add(a.leeway)
+	}
+	if nbf, _ := c.GetNotBefore(); nbf != nil {
+		v.from = nbf.Add(-a.leeway)
+	}
+	return v
+}
+
+func claimString(v any) string {
+	switch x := v.(type) {
 	case string:
-		v = x
+		return x
 	case float64: // numeric ids
-		v = strconv.FormatFloat(x, 'f', -1, 64)
+		return strconv.FormatFloat(x, 'f', -1, 64)
 	}
-	if v == "" {
-		return nil, a.errNoClaim
-	}
+	return ""
+}
+
+// consumer maps the consumer claim's value to a consumer in the directory
+// (on every request: a disabled consumer is refused at once).
+func (a *Authenticator) consumer(v string) (*policy.Consumer, error) {
 	var cons *policy.Consumer
 	var ok bool
 	if a.byID {

@@ -208,3 +208,43 @@ func TestOptions(t *testing.T) {
 		})
 	}
 }
+
+func TestVerifiedTokenCache(t *testing.T) {
+	k := keysOnce()
+	now := time.Now()
+	dir := directory{"acme": {ID: "c-1", Name: "acme"}}
+	e := env()
+	e.Services["consumers"] = policy.Directory(dir)
+	built, err := staticConfig(t).Build(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := built.(*Authenticator)
+	exp := now.Add(time.Minute)
+	tok := sign(t, gojwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "rsa"},
+		claimsFor(now, gojwt.MapClaims{"exp": exp.Unix(), "nbf": now.Add(-time.Minute).Unix()}))
+	at := func(when time.Time) (*policy.Consumer, error) {
+		ex := bearer(tok)
+		ex.At = when
+		return a.Authenticate(ex)
+	}
+	if _, err := at(now); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.verified.m) != 1 {
+		t.Fatalf("verified tokens cached = %d, want 1", len(a.verified.m))
+	}
+	if c, err := at(now.Add(time.Second)); err != nil || c.ID != "c-1" {
+		t.Fatalf("cached token refused: %v", err)
+	}
+	// past exp + leeway the cache is not trusted: full check, refused
+	c, err := at(exp.Add(DefaultLeeway + 2*time.Second))
+	assertInvalid(t, c, err, "the token has expired")
+	// before nbf - leeway likewise
+	c, err = at(now.Add(-2*time.Minute - DefaultLeeway))
+	assertInvalid(t, c, err, "the token is not valid yet")
+	// a consumer disabled (gone from the directory) is refused at once
+	delete(dir, "acme")
+	c, err = at(now)
+	assertInvalid(t, c, err, "the token's consumer is not known")
+}
