@@ -192,6 +192,13 @@ func finish(r *runtime.Route, service string, pcs map[string]policy.Config, env 
 	if err != nil {
 		return err
 	}
+	if len(auths) == 0 {
+		for _, s := range steps {
+			if s.phase == policy.PhaseAuthorize {
+				return fmt.Errorf("policy %s needs an authentication policy on the route (key_auth, jwt, basic_auth, mtls)", s.name)
+			}
+		}
+	}
 	if len(auths) > 0 {
 		steps = append(steps, step{policy.PhaseAuthenticate, "auth", runtime.NewAuthGroup(auths)})
 		if env.PlanHandler != nil {
