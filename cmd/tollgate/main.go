@@ -5,7 +5,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -31,12 +33,21 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
 func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the process exit status:
+// 0 ok, 1 user error, 2 internal error (diff sets its own).
+func run(args []string, stdout, stderr io.Writer) int {
 	root := &cobra.Command{
 		Use:           "tollgate",
 		Short:         "tollgate: an API gateway and API-management platform in one binary",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	root.AddCommand(serveCmd(), validateCmd(), versionCmd())
 	addAdminCommands(root)
 	err := root.Execute()
@@ -44,33 +55,22 @@ func main() {
 	var ue userError
 	switch {
 	case err == nil:
+		return 0
 	case errors.As(err, &code):
-		os.Exit(int(code))
-	case errors.As(err, &ue):
-		fmt.Fprintln(os.Stderr, "tollgate:", err)
-		os.Exit(1)
+		return int(code)
+	case errors.As(err, &ue), isFlagError(err):
+		fmt.Fprintln(stderr, "tollgate:", err)
+		return 1
 	default:
-		fmt.Fprintln(os.Stderr, "tollgate:", err)
-		if isFlagError(err) {
-			os.Exit(1)
-		}
-		os.Exit(2)
+		fmt.Fprintln(stderr, "tollgate:", err)
+		return 2
 	}
 }
 
 func isFlagError(err error) bool {
 	msg := err.Error()
 	for _, p := range []string{"unknown flag", "unknown command", "unknown shorthand", "flag needs an argument", "invalid argument", "accepts ", "requires "} {
-		if len(msg) >= len(p) && contains(msg, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
+		if strings.Contains(msg, p) {
 			return true
 		}
 	}

@@ -165,7 +165,7 @@ routes:
 	if resp.StatusCode != 400 {
 		t.Errorf("Connection: X-Request-ID: status %d, want 400", resp.StatusCode)
 	}
-	resp, body = get(t, g.url+"/api/x", "X-Request-ID", "bad id with spaces\x7f")
+	resp, body = get(t, g.url+"/api/x", "X-Request-ID", "bad id with spaces")
 	if id := resp.Header.Get("X-Request-ID"); id == "" || strings.Contains(id, " ") {
 		t.Errorf("insane request id kept: %q (%d %s)", id, resp.StatusCode, body)
 	}

@@ -258,5 +258,5 @@ func buildPolicies(r *runtime.Route, pcs map[string]policy.Config, env Env) ([]s
 }
 
 func noUpstream(ex policy.Exchange) error {
-	return runtime.ForwardError(0)
+	return upstream.ClientError(upstream.Failed)
 }

@@ -16,8 +16,8 @@ import (
 // policy view plus the protocol-specific steps the runtime cannot do itself.
 type Exchange interface {
 	policy.Exchange
-	// Base is the protocol-independent per-request state.
-	Base() *Base
+	// State is the protocol-independent per-request state.
+	State() *Base
 	// RawPath is the request path exactly as received (percent-encoded, no query).
 	RawPath() string
 	// Forward sends the request, as policies left it, to target and keeps the
@@ -52,7 +52,9 @@ type Base struct {
 	// Filled while serving, read by observers.
 	Status          int
 	UpstreamLatency time.Duration
-	Committed       bool // the response was handed to the client writer
+	BytesIn         int64 // request body bytes, when known
+	BytesOut        int64 // response body bytes, when known
+	Committed       bool  // the response was handed to the client writer
 	Err             error
 }
 

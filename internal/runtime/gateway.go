@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/policy"
 	"github.com/tollgate-dev/tollgate/internal/problem"
@@ -54,11 +53,16 @@ func (g *Gateway) SetObserver(o Observer) {
 // The front end has already done the edge checks (request id, client IP,
 // header hygiene); Handle never panics on client input and always answers.
 func (g *Gateway) Handle(ex Exchange) {
-	b := ex.Base()
+	b := ex.State()
 	t := g.table.Load()
 	if err := g.route(ex, b, t); err != nil {
 		g.fail(ex, b, err)
 	}
+}
+
+// Done is called by the front end once the response has been handed to the
+// client writer; observers see the final status.
+func (g *Gateway) Done(ex Exchange) {
 	if ob := g.observer.Load(); ob != nil {
 		ob.o.Observe(ex)
 	}

@@ -1,11 +1,9 @@
 package runtime
 
 import (
-	"net/http"
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/internal/policy"
-	"github.com/tollgate-dev/tollgate/internal/problem"
 	"github.com/tollgate-dev/tollgate/internal/upstream"
 )
 
@@ -16,7 +14,7 @@ const maxAttempts = 8
 // forward, retry on another target when the rules allow (SPEC §8).
 func (r *Route) Proxy(ex policy.Exchange) error {
 	rx := ex.(Exchange)
-	b := rx.Base()
+	b := rx.State()
 	if !b.PathSet {
 		b.UpPath = r.upstreamPath(b)
 	}
@@ -64,17 +62,5 @@ func (r *Route) hashKey(ex Exchange) string {
 		return ex.Header().Get(hb[len("header:"):])
 	default:
 		return ex.ClientIP().String()
-	}
-}
-
-// ForwardError maps a failed attempt to the status the client sees (SPEC §4).
-func ForwardError(o upstream.Outcome) *problem.Error {
-	switch o {
-	case upstream.Timeout:
-		return problem.New(http.StatusGatewayTimeout, "the upstream service did not answer in time")
-	case upstream.ConnectFailed:
-		return problem.New(http.StatusBadGateway, "the upstream service could not be reached")
-	default:
-		return problem.New(http.StatusBadGateway, "the upstream service sent an invalid response")
 	}
 }

@@ -51,6 +51,7 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
 		s.gw.Handle(x)
 	}
 	x.finish()
+	s.gw.Done(x)
 	x.ctx = nil
 	fastPool.Put(x)
 }
@@ -164,9 +165,18 @@ func (x *fastExchange) finish() {
 		rh.Add(kv[0], kv[1])
 	}
 	x.Status = x.ctx.Response.StatusCode()
+	x.Committed = true
+	if n := x.ctx.Request.Header.ContentLength(); n > 0 {
+		x.BytesIn = int64(n)
+	}
+	if n := x.ctx.Response.Header.ContentLength(); n >= 0 {
+		x.BytesOut = int64(n)
+	} else if !x.ctx.Response.IsBodyStream() {
+		x.BytesOut = int64(len(x.ctx.Response.Body()))
+	}
 }
 
-func (x *fastExchange) Base() *runtime.Base { return &x.Base }
+func (x *fastExchange) State() *runtime.Base { return &x.Base }
 func (x *fastExchange) Context() context.Context {
 	return x.ctx
 }
@@ -343,8 +353,8 @@ func (x *fastExchange) Forward(r *runtime.Route, t *upstream.Target) (upstream.O
 		if lb, ok := x.ctx.Request.BodyStream().(*limitedBody); ok && lb.over {
 			return upstream.OK, tooLarge()
 		}
-		o := classify(err)
-		return o, runtime.ForwardError(o)
+		o := upstream.Classify(err, 0)
+		return o, upstream.ClientError(o)
 	}
 	rh := &x.ctx.Response.Header
 	for _, n := range runtime.HopByHop {
@@ -358,34 +368,13 @@ func (x *fastExchange) Forward(r *runtime.Route, t *upstream.Target) (upstream.O
 	return upstream.OK, nil
 }
 
-func classify(err error) upstream.Outcome {
-	var ne net.Error
-	switch {
-	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout):
-		return upstream.Timeout
-	case errors.As(err, &ne) && ne.Timeout():
-		return upstream.Timeout
-	case isDialError(err):
-		return upstream.ConnectFailed
-	}
-	return upstream.Failed
-}
-
-func isDialError(err error) bool {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	return errors.Is(err, fasthttp.ErrNoFreeConns)
-}
-
 // forwardUpgrade proxies a WebSocket handshake on its own connection and,
 // on 101, splices the client and upstream connections together.
 func (x *fastExchange) forwardUpgrade(r *runtime.Route, t *upstream.Target) (upstream.Outcome, error) {
 	connect, response := r.Pool.Timeouts()
 	conn, err := dialTarget(t, connect)
 	if err != nil {
-		return upstream.ConnectFailed, runtime.ForwardError(upstream.ConnectFailed)
+		return upstream.ConnectFailed, upstream.ClientError(upstream.ConnectFailed)
 	}
 	_ = conn.SetDeadline(time.Now().Add(response))
 	req := &x.ctx.Request
@@ -393,20 +382,20 @@ func (x *fastExchange) forwardUpgrade(r *runtime.Route, t *upstream.Target) (ups
 	bw := bufio.NewWriter(conn)
 	if err := req.Write(bw); err != nil || bw.Flush() != nil {
 		conn.Close()
-		return upstream.Failed, runtime.ForwardError(upstream.Failed)
+		return upstream.Failed, upstream.ClientError(upstream.Failed)
 	}
 	br := bufio.NewReader(conn)
 	resp := &x.ctx.Response
 	if err := resp.Header.Read(br); err != nil {
 		conn.Close()
-		o := classify(err)
-		return o, runtime.ForwardError(o)
+		o := upstream.Classify(err, 0)
+		return o, upstream.ClientError(o)
 	}
 	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
 		err := resp.ReadBody(br, 1<<20)
 		conn.Close()
 		if err != nil {
-			return upstream.Failed, runtime.ForwardError(upstream.Failed)
+			return upstream.Failed, upstream.ClientError(upstream.Failed)
 		}
 		return upstream.OK, nil
 	}

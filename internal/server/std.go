@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -52,6 +50,7 @@ func (s *Server) serveStd(w http.ResponseWriter, r *http.Request) {
 	if x.cancel != nil {
 		x.cancel()
 	}
+	s.gw.Done(x)
 }
 
 func (x *stdExchange) edge() *problem.Error {
@@ -92,7 +91,7 @@ func (x *stdExchange) edge() *problem.Error {
 	return nil
 }
 
-func (x *stdExchange) Base() *runtime.Base       { return &x.Base }
+func (x *stdExchange) State() *runtime.Base      { return &x.Base }
 func (x *stdExchange) Context() context.Context  { return x.r.Context() }
 func (x *stdExchange) Method() string            { return x.r.Method }
 func (x *stdExchange) RawPath() string           { return x.r.URL.EscapedPath() }
@@ -185,8 +184,11 @@ func (x *stdExchange) Forward(r *runtime.Route, t *upstream.Target) (upstream.Ou
 	x.UpstreamLatency += time.Since(began)
 	if err != nil {
 		cancel()
-		o := classifyStd(err, fired)
-		return o, runtime.ForwardError(o)
+		o := upstream.Classify(err, 0)
+		if fired {
+			o = upstream.Timeout
+		}
+		return o, upstream.ClientError(o)
 	}
 	x.dropUpstream()
 	if x.cancel != nil {
@@ -239,20 +241,6 @@ func (x *stdExchange) outgoing(r *runtime.Route, t *upstream.Target) *http.Reque
 	return out
 }
 
-func classifyStd(err error, timerFired bool) upstream.Outcome {
-	var ne net.Error
-	var op *net.OpError
-	switch {
-	case timerFired, errors.Is(err, context.DeadlineExceeded):
-		return upstream.Timeout
-	case errors.As(err, &op) && op.Op == "dial":
-		return upstream.ConnectFailed
-	case errors.As(err, &ne) && ne.Timeout():
-		return upstream.Timeout
-	}
-	return upstream.Failed
-}
-
 // commit writes the response: headers, the body with a flush per read (SSE,
 // gRPC streams), then trailers.
 func (x *stdExchange) commit() {
@@ -266,7 +254,11 @@ func (x *stdExchange) commit() {
 		h.Add(kv[0], kv[1])
 	}
 	x.Status = x.status
+	if x.r.ContentLength > 0 {
+		x.BytesIn = x.r.ContentLength
+	}
 	if x.resp == nil {
+		x.BytesOut = int64(len(x.body))
 		if x.buffered {
 			h.Set("Content-Length", itoa(len(x.body)))
 		}
@@ -282,7 +274,7 @@ func (x *stdExchange) commit() {
 		}
 	}
 	x.w.WriteHeader(x.status)
-	copyFlush(x.w, resp.Body)
+	x.BytesOut = copyFlush(x.w, resp.Body)
 	resp.Body.Close()
 	for k, vs := range resp.Trailer {
 		for _, v := range vs {
@@ -291,19 +283,20 @@ func (x *stdExchange) commit() {
 	}
 }
 
-func copyFlush(w http.ResponseWriter, r io.Reader) {
+func copyFlush(w http.ResponseWriter, r io.Reader) (written int64) {
 	rc := http.NewResponseController(w)
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				return
+				return written
 			}
+			written += int64(n)
 			_ = rc.Flush()
 		}
 		if err != nil {
-			return
+			return written
 		}
 	}
 }

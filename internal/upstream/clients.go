@@ -36,9 +36,11 @@ func newClients(u *url.URL, ts transportSettings) *clients {
 // newHostClient builds the HTTP/1.1 fast-path client.
 //
 // ReadTimeout stays zero: fasthttp applies it to the whole response including
-// a streamed body, which would cut SSE and long downloads. The time to response
-// headers is bounded per request by the caller (DoDeadline with the pool's
-// response timeout). WriteTimeout bounds a target that stops reading our request.
+// a streamed body, which would cut SSE and long downloads. Instead every
+// connection re-arms its read deadline on each read (idleConn): the response
+// timeout bounds the wait for the response head and each silence inside a
+// streamed body, never the total length of a stream. WriteTimeout bounds a
+// target that stops reading our request.
 func newHostClient(u *url.URL, ts transportSettings, dialer *net.Dialer) *fasthttp.HostClient {
 	hc := &fasthttp.HostClient{
 		Addr:     hostPort(u),
@@ -47,7 +49,7 @@ func newHostClient(u *url.URL, ts transportSettings, dialer *net.Dialer) *fastht
 		// wait for a new one, instead of failing at once with ErrNoFreeConns.
 		MaxConnWaitTimeout:            ts.connect,
 		MaxIdleConnDuration:           ts.idle,
-		Dial:                          func(addr string) (net.Conn, error) { return dialer.Dial("tcp", addr) },
+		Dial:                          idleDial(dialer, ts.response),
 		WriteTimeout:                  max(ts.response, minWriteTimeout),
 		ReadBufferSize:                readBufferSize,
 		WriteBufferSize:               readBufferSize,
@@ -132,4 +134,35 @@ func hostPort(u *url.URL) string {
 		return net.JoinHostPort(u.Hostname(), "443")
 	}
 	return net.JoinHostPort(u.Hostname(), "80")
+}
+
+// idleDial dials connections whose reads time out after idle of silence.
+func idleDial(d *net.Dialer, idle time.Duration) fasthttp.DialFunc {
+	return func(addr string) (net.Conn, error) {
+		c, err := d.Dial("tcp", addr)
+		if err != nil || idle <= 0 {
+			return c, err
+		}
+		return &idleConn{Conn: c, idle: idle}, nil
+	}
+}
+
+// idleConn is a connection whose read deadline slides with each read. Arming
+// it costs a clock read per Read, so it is re-armed only when a quarter of the
+// window has passed.
+type idleConn struct {
+	net.Conn
+	idle  time.Duration
+	armed time.Time // deadline currently set
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	now := time.Now()
+	if c.armed.Sub(now) < c.idle*3/4 {
+		c.armed = now.Add(c.idle)
+		if err := c.Conn.SetReadDeadline(c.armed); err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Read(p)
 }
