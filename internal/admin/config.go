@@ -149,7 +149,7 @@ func writeConfigErrors(w http.ResponseWriter, rid string, e *configErrors) {
 	lines := make([]string, len(e.list))
 	items := make([]map[string]any, len(e.list))
 	for i, fe := range e.list {
-		lines[i] = fe.Error()
+		lines[i] = fieldErrorLine(fe)
 		items[i] = map[string]any{"line": fe.Line, "path": fe.Path, "message": fe.Msg, "hint": fe.Hint}
 	}
 	pe := problem.BadRequest(fmt.Sprintf("%d config error(s): %s", len(e.list), strings.Join(lines, "; ")))
@@ -161,6 +161,17 @@ func writeConfigErrors(w http.ResponseWriter, rid string, e *configErrors) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusBadRequest)
 	_, _ = w.Write(b)
+}
+
+// fieldErrorLine is "line N: path: message (hint: ...)"; the source name is
+// left out because a PUT body has no file name.
+func fieldErrorLine(fe *config.FieldError) string {
+	c := *fe
+	c.File, c.Line = "", 0
+	if fe.Line > 0 {
+		return fmt.Sprintf("line %d: %s", fe.Line, c.Error())
+	}
+	return c.Error()
 }
 
 // revisionView is a revision's metadata; the document only in the single view.
@@ -271,12 +282,10 @@ func jsonToYAML(doc []byte) ([]byte, error) {
 	return buf.Bytes(), enc.Close()
 }
 
-// blockStyle drops the flow style JSON parses into, except on strings, whose
-// quoting keeps values like "on" or "010" strings.
+// blockStyle drops the flow and quoting styles JSON parses into; the encoder
+// still quotes any string that would otherwise read back as another type.
 func blockStyle(n *yaml.Node) {
-	if n.Kind != yaml.ScalarNode {
-		n.Style = 0
-	}
+	n.Style = 0
 	for _, c := range n.Content {
 		blockStyle(c)
 	}
