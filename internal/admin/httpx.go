@@ -119,7 +119,7 @@ func invalidDetail(err error) string {
 }
 
 func newProblem(status int, detail string) *problem.Error { return problem.New(status, detail) }
-func notFound(detail string) *problem.Error                { return problem.NotFound(detail) }
+func notFound(detail string) *problem.Error               { return problem.NotFound(detail) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	b, err := json.Marshal(v)
@@ -170,7 +170,7 @@ func jsonDetail(err error) string {
 
 // page is the list shape scripts rely on: {"data": [...], "next": cursor|null}.
 type page[T any] struct {
-	Data []T    `json:"data"`
+	Data []T     `json:"data"`
 	Next *string `json:"next"`
 }
 
