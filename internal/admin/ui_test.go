@@ -186,4 +186,3 @@ func TestSessionExpiryAndTamper(t *testing.T) {
 		t.Fatal("session from another key accepted")
 	}
 }
-
