@@ -1,8 +1,10 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -270,11 +272,16 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusCreated, newKeyView{ID: k.ID, Key: plain, Prefix: k.Prefix, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt})
 }
 
-// decodeOptionalJSON accepts an empty body as "{}".
+// decodeOptionalJSON is decodeJSON that takes an empty body as "{}".
 func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	if r.ContentLength == 0 {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	if err != nil {
+		return problem.BadRequest(jsonDetail(err))
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	return decodeJSON(w, r, v)
 }
 

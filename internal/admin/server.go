@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -97,10 +98,24 @@ func New(o Options) (*Server, error) {
 	}
 	s.ui = ui
 	s.eps = s.endpoints()
+	if err := s.register(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// register mounts every endpoint; a bad or clashing Extra pattern is an
+// error, not a panic.
+func (s *Server) register() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("admin: cannot mount routes: %v", r)
+		}
+	}()
 	for _, ep := range s.eps {
 		s.mux.Handle(ep.Method+" "+ep.Path, s.guard(ep))
 	}
-	return s, nil
+	return nil
 }
 
 // Patterns lists every registered "METHOD /path" pattern, in table order.
