@@ -429,3 +429,16 @@ func TestOpenAPIDocumentMatchesRoutes(t *testing.T) {
 		}
 	}
 }
+
+func TestNewRejectsClashingExtraAndMissingOptions(t *testing.T) {
+	h := newSQLiteHarness(t)
+	o := h.srv.o
+	o.Extra = map[string]http.Handler{"GET /status": http.NotFoundHandler()}
+	if _, err := New(o); err == nil {
+		t.Fatal("an Extra route clashing with /status was accepted")
+	}
+	o.Extra, o.Store = nil, nil
+	if _, err := New(o); err == nil {
+		t.Fatal("New without a store succeeded")
+	}
+}

@@ -153,10 +153,14 @@ func writeConfigErrors(w http.ResponseWriter, rid string, e *configErrors) {
 		items[i] = map[string]any{"line": fe.Line, "path": fe.Path, "message": fe.Msg, "hint": fe.Hint}
 	}
 	pe := problem.BadRequest(fmt.Sprintf("%d config error(s): %s", len(e.list), strings.Join(lines, "; ")))
-	var body map[string]any
-	_ = json.Unmarshal(pe.Body(rid), &body)
-	body["errors"] = items
-	b, _ := json.Marshal(body)
+	b, _ := json.Marshal(struct {
+		Type      string           `json:"type"`
+		Title     string           `json:"title"`
+		Status    int              `json:"status"`
+		Detail    string           `json:"detail"`
+		RequestID string           `json:"request_id"`
+		Errors    []map[string]any `json:"errors"`
+	}{"about:blank", http.StatusText(pe.Status), pe.Status, pe.Detail, rid, items})
 	w.Header().Set("Content-Type", problem.ContentType)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusBadRequest)
