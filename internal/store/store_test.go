@@ -16,7 +16,7 @@ import (
 
 func open(t *testing.T, dsn string) store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), dsn)
+	st, err := store.OpenWith(context.Background(), dsn, store.Options{BcryptCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
