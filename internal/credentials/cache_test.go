@@ -57,11 +57,16 @@ func TestLookupKeyFollowsStore(t *testing.T) {
 	acme := &store.Consumer{Name: "acme", Plan: "free", Groups: []string{"staff"}}
 	st.CreateConsumer(ctx, acme)
 	k1, key1, _ := st.CreateKey(ctx, acme.ID, nil)
+	soon := time.Now().Add(time.Hour)
+	_, expiring, _ := st.CreateKey(ctx, acme.ID, &soon)
 	past := time.Now().Add(-time.Minute)
 	_, expired, _ := st.CreateKey(ctx, acme.ID, &past)
 	c := newCacheFor(t, st, Options{})
 
 	now := time.Now()
+	if _, err := c.LookupKey(expiring, now); err != nil {
+		t.Fatalf("key expiring in an hour: %v", err)
+	}
 	pc, err := c.LookupKey(key1, now)
 	if err != nil || pc.ID != acme.ID || pc.Name != "acme" || pc.Plan != "free" || !pc.InGroup("staff") {
 		t.Fatalf("LookupKey = %+v, %v", pc, err)
@@ -71,7 +76,8 @@ func TestLookupKeyFollowsStore(t *testing.T) {
 		name, key string
 		want      error
 	}{
-		{"expired", expired, ErrExpired},
+		{"expired before load", expired, ErrUnknown}, // never loaded
+		{"expired since load", expiring, ErrExpired},
 		{"wrong secret", "tg_live_" + pub + "_" + strings.Repeat("A", 32), ErrUnknown},
 		{"unknown id", "tg_live_ZZZZZZZZ_" + strings.Repeat("A", 32), ErrUnknown},
 		{"malformed", "tg_live_short", ErrUnknown},
@@ -80,7 +86,7 @@ func TestLookupKeyFollowsStore(t *testing.T) {
 	}
 	for _, b := range bad {
 		t.Run(b.name, func(t *testing.T) {
-			if _, err := c.LookupKey(b.key, now); !errors.Is(err, b.want) {
+			if _, err := c.LookupKey(b.key, now.Add(2*time.Hour)); !errors.Is(err, b.want) {
 				t.Fatalf("err = %v, want %v", err, b.want)
 			}
 		})

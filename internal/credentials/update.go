@@ -49,9 +49,10 @@ func (c *Cache) applyFull(snap *store.Snapshot) {
 	for i := range shards {
 		shards[i] = make(map[uint64]keyEntry, len(snap.Keys)/shardCount+1)
 	}
+	now := time.Now()
 	for _, k := range snap.Keys {
 		id, s, ok := keyTarget(k, slots)
-		if !ok {
+		if !ok || expiredAt(k, now) {
 			continue
 		}
 		shards[id%shardCount][id] = keyEntry{hash: k.Hash, slot: s, expires: expiresNano(k.ExpiresAt)}
@@ -77,6 +78,11 @@ func (c *Cache) applyFull(snap *store.Snapshot) {
 		c.shards[i].m = shards[i]
 		c.shards[i].mu.Unlock()
 	}
+}
+
+// expiredAt leaves long-dead keys out of memory; they would only ever fail.
+func expiredAt(k store.KeyRecord, now time.Time) bool {
+	return !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt)
 }
 
 func keyTarget(k store.KeyRecord, slots map[string]*consumerSlot) (uint64, *consumerSlot, bool) {
@@ -156,9 +162,10 @@ func (c *Cache) removeConsumer(s *consumerSlot) {
 func (c *Cache) replaceKeys(s *consumerSlot, keys []store.KeyRecord) {
 	keep := make(map[uint64]bool, len(keys))
 	slots := map[string]*consumerSlot{s.id: s}
+	now := time.Now()
 	for _, k := range keys {
 		id, _, ok := keyTarget(k, slots)
-		if !ok {
+		if !ok || expiredAt(k, now) {
 			continue
 		}
 		sh := &c.shards[id%shardCount]
