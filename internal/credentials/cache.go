@@ -100,15 +100,17 @@ type basicEntry struct {
 	slot *consumerSlot
 }
 
-// verifiedEntry remembers a successful bcrypt check. It is valid only while
-// basic[user] is still the same *basicEntry, so any change invalidates it.
+// verifiedEntry remembers the outcome of a bcrypt check. It is valid only
+// while basic[user] is still the same *basicEntry (nil for an unknown user),
+// so any change to the credential invalidates it.
 type verifiedEntry struct {
 	basic *basicEntry
 	until int64
+	ok    bool
 }
 
-// New loads the store's snapshot and keeps the cache current until ctx ends
-// or Close is called.
+// New loads the store's snapshot (ctx bounds that load only) and keeps the
+// cache current until Close is called.
 func New(ctx context.Context, st store.Store, log *slog.Logger) (*Cache, error) {
 	return NewWith(ctx, st, log, Options{})
 }
@@ -126,9 +128,10 @@ func NewWith(ctx context.Context, st store.Store, log *slog.Logger, o Options) (
 		return nil, err
 	}
 	c.applyFull(snap)
+	// The cache must outlive ctx: a cache that silently stopped following
+	// the store would keep accepting revoked keys.
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	c.stop = stop
-	context.AfterFunc(ctx, stop)
 	c.wg.Add(1)
 	go func() { defer c.wg.Done(); c.follow(bg, changes) }()
 	if c.opts.Resync > 0 {
@@ -201,27 +204,40 @@ func (s *consumerSlot) consumer() (*policy.Consumer, error) {
 }
 
 // CheckBasic verifies a username and password. bcrypt is slow on purpose, so
-// a success is remembered for BasicTTL, keyed by SHA-256 of user:pass, and
-// forgotten as soon as that credential or its consumer changes.
+// the outcome is remembered for BasicTTL, keyed by SHA-256 of user:pass, and
+// forgotten as soon as that credential or its consumer changes. Unknown users
+// cost a bcrypt too, so timing does not tell which usernames exist.
 func (c *Cache) CheckBasic(user, pass string) (*policy.Consumer, error) {
 	c.cmu.RLock()
 	be := c.basic[user]
 	c.cmu.RUnlock()
-	if be == nil {
-		return nil, ErrUnknown
-	}
 	vk := sha256.Sum256([]byte(user + ":" + pass))
 	now := time.Now().UnixNano()
 	c.vmu.Lock()
 	v, hit := c.verified[vk]
 	c.vmu.Unlock()
 	if !hit || v.basic != be || now >= v.until {
-		if bcrypt.CompareHashAndPassword(be.hash, []byte(pass)) != nil {
-			return nil, ErrUnknown
-		}
-		c.remember(vk, verifiedEntry{basic: be, until: now + int64(c.opts.BasicTTL)})
+		v = verifiedEntry{basic: be, until: now + int64(c.opts.BasicTTL), ok: verify(be, pass)}
+		c.remember(vk, v)
+	}
+	if !v.ok {
+		return nil, ErrUnknown
 	}
 	return be.slot.consumer()
+}
+
+// dummyHash is compared against for unknown users.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("tollgate-no-such-user"), bcrypt.DefaultCost)
+	return h
+})
+
+func verify(be *basicEntry, pass string) bool {
+	if be == nil {
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(pass))
+		return false
+	}
+	return bcrypt.CompareHashAndPassword(be.hash, []byte(pass)) == nil
 }
 
 func (c *Cache) remember(k [32]byte, v verifiedEntry) {

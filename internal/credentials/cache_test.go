@@ -149,6 +149,17 @@ func TestCheckBasic(t *testing.T) {
 	if _, err := c.CheckBasic("alice", "second"); err != nil {
 		t.Fatalf("new password: %v", err)
 	}
+	// A remembered failure must not outlive the credential that makes it succeed.
+	if _, err := c.CheckBasic("carol", "pw"); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("carol before she exists: %v", err)
+	}
+	carol := &store.Consumer{Name: "carol"}
+	st.CreateConsumer(ctx, carol)
+	st.SetBasicCredential(ctx, carol.ID, "carol", "pw")
+	eventually(t, 5*time.Second, "new user accepted despite the remembered failure", func() bool {
+		pc, err := c.CheckBasic("carol", "pw")
+		return err == nil && pc.ID == carol.ID
+	})
 	st.SetBasicCredential(ctx, a.ID, "alice2", "second")
 	eventually(t, 5*time.Second, "renamed user", func() bool {
 		_, err1 := c.CheckBasic("alice", "second")
