@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tollgate-dev/tollgate/internal/policy"
 )
 
 // Config is one whole config document.
@@ -36,6 +38,10 @@ type Listen struct {
 	Admin  string `yaml:"admin" json:"admin"`   // default "127.0.0.1:9080"
 	Portal string `yaml:"portal" json:"portal"` // default ":8081"; "" disables
 	TLS    string `yaml:"tls" json:"tls"`       // TLS proxy listener, e.g. ":8443" (needs tls:)
+
+	// portalSet records that the document wrote listen.portal, so that an
+	// explicit "" means "disabled" rather than "use the default".
+	portalSet bool
 }
 
 // Admin configures the admin API.
@@ -122,7 +128,7 @@ func (t *Target) UnmarshalYAML(n *yaml.Node) error {
 		return nil
 	}
 	type plain Target
-	var p plain
+	p := plain{Weight: 1} // like the string form; an explicit weight: 0 drains the target
 	if err := n.Decode(&p); err != nil {
 		return err
 	}
@@ -172,6 +178,10 @@ type Route struct {
 	Versions     *Versions            `yaml:"versions" json:"versions,omitempty"`
 	OpenAPI      string               `yaml:"openapi" json:"openapi,omitempty"` // path to the route's OpenAPI document
 	Line         int                  `yaml:"-" json:"-"`
+
+	// PolicyConfigs are the Policies entries decoded and validated by the
+	// loader (Parse), keyed like Policies.
+	PolicyConfigs map[string]policy.Config `yaml:"-" json:"-"`
 }
 
 // Match selects requests. Empty lists match anything.
@@ -195,6 +205,10 @@ type Version struct {
 	Service    string               `yaml:"service" json:"service,omitempty"`
 	Policies   map[string]yaml.Node `yaml:"policies" json:"-"`
 	Deprecated *Deprecation         `yaml:"deprecated" json:"deprecated,omitempty"`
+
+	// PolicyConfigs are the Policies entries decoded and validated by the
+	// loader (Parse), keyed like Policies.
+	PolicyConfigs map[string]policy.Config `yaml:"-" json:"-"`
 }
 
 type Deprecation struct {

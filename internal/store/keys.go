@@ -1,0 +1,93 @@
+package store
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"strings"
+)
+
+// Key format: tg_live_<public id: 8 base62>_<secret: 32 base62>. The public id
+// is the lookup handle (the key id is "k_"+public id); only SHA-256 of the
+// secret is stored. The secret carries 190 random bits, so a fast hash is
+// right: nothing to brute-force, and no bcrypt on the request path.
+const (
+	KeyPrefix       = "tg_live_"
+	KeyPublicLen    = 8
+	KeySecretLen    = 32
+	keySecretMaxLen = 128
+	keyIDPrefix     = "k_"
+	base62          = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// newID returns prefix + 20 base32 characters (100 random bits).
+func newID(prefix string) string {
+	var b [13]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return prefix + idEncoding.EncodeToString(b[:])[:20]
+}
+
+// randomBase62 returns n uniformly random base62 characters (rejection sampling).
+func randomBase62(n int) string {
+	out := make([]byte, 0, n)
+	var buf [64]byte
+	for len(out) < n {
+		_, _ = rand.Read(buf[:])
+		for _, c := range buf {
+			if c < 248 && len(out) < n { // 248 = 4*62: keeps the draw unbiased
+				out = append(out, base62[c%62])
+			}
+		}
+	}
+	return string(out)
+}
+
+// newKey returns a fresh plaintext key and its public id.
+func newKey() (plaintext, publicID string) {
+	publicID = randomBase62(KeyPublicLen)
+	return KeyPrefix + publicID + "_" + randomBase62(KeySecretLen), publicID
+}
+
+// KeyIDFor returns the key record id of a public id.
+func KeyIDFor(publicID string) string { return keyIDPrefix + publicID }
+
+// PublicIDOf returns the public id of a key record id ("k_AbCd1234" -> "AbCd1234").
+func PublicIDOf(keyID string) (string, bool) {
+	p, ok := strings.CutPrefix(keyID, keyIDPrefix)
+	return p, ok && len(p) == KeyPublicLen
+}
+
+// KeyDisplayPrefix is what users see to recognise a key.
+func KeyDisplayPrefix(publicID string) string { return KeyPrefix + publicID }
+
+// ParseKey splits a presented key into its public id and secret. It does not
+// allocate; ok is false for anything not shaped like a tollgate key.
+func ParseKey(key string) (publicID, secret string, ok bool) {
+	rest, found := strings.CutPrefix(key, KeyPrefix)
+	if !found || len(rest) < KeyPublicLen+1+KeySecretLen || len(rest) > KeyPublicLen+1+keySecretMaxLen {
+		return "", "", false
+	}
+	if rest[KeyPublicLen] != '_' {
+		return "", "", false
+	}
+	publicID, secret = rest[:KeyPublicLen], rest[KeyPublicLen+1:]
+	if !isBase62(publicID) || !isBase62(secret) {
+		return "", "", false
+	}
+	return publicID, secret, true
+}
+
+func isBase62(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// HashSecret is the stored form of a key secret.
+func HashSecret(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
