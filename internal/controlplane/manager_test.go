@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -199,4 +200,39 @@ func TestFollowSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 2*time.Second, "b follows revision 2", func() bool { return recB.live() == "two" })
+}
+
+func TestFollowerSkipsRefusedRevision(t *testing.T) {
+	dsn := storetest.SQLiteDSN(t)
+	ctx := context.Background()
+	a := New(openStore(t, dsn), &recorder{}, nodeConfig(t, ":1"), quietLog())
+	recB := &recorder{}
+	logs := &countingHandler{}
+	b := New(openStore(t, dsn), recB, nodeConfig(t, ":2"), slog.New(logs))
+	if err := a.Boot(ctx, docFor("one"), "f"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Boot(ctx, []byte("listen: {proxy: \":2\"}\n"), "n"); err != nil {
+		t.Fatal(err)
+	}
+	runManager(t, b)
+	recB.setRefuse(errRefused)
+	if _, _, err := a.Apply(ctx, docFor("two"), "x", "api"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond) // a change wake-up and two polls
+	if rev, _, _ := b.Current(); rev != 1 || recB.live() != "one" {
+		t.Fatalf("b on rev %d %q, want to keep 1 after refusing 2", rev, recB.live())
+	}
+	if n := logs.count("config revision refused"); n != 1 {
+		t.Fatalf("refusal logged %d times, want once", n)
+	}
+	recB.setRefuse(nil)
+	if _, _, err := a.Apply(ctx, docFor("three"), "x", "api"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Second, "b takes revision 3", func() bool { r, _, _ := b.Current(); return r == 3 && recB.live() == "three" })
+	if up, detail, _ := b.Health(); !up || detail != "ok" {
+		t.Fatalf("Health = %v %q", up, detail)
+	}
 }
