@@ -1,0 +1,185 @@
+// Package openapi loads OpenAPI 3.0, 3.1 and 3.2 documents (YAML or JSON,
+// through kin-openapi, which reads all three natively), finds an operation
+// for a request, and turns a document into tollgate routes (Import).
+package openapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+// Document is a loaded, validated OpenAPI document with its operations
+// indexed for lookup.
+type Document struct {
+	T          *openapi3.T
+	Raw        []byte // the document as read, for serving it back (portal, admin API)
+	Operations []*Operation
+}
+
+// Operation is one method on one path.
+type Operation struct {
+	ID       string // operationId ("" when the document has none)
+	Method   string // upper case
+	Path     string // OpenAPI path template, e.g. /pets/{id}
+	PathItem *openapi3.PathItem
+	Op       *openapi3.Operation
+	segments []segment
+}
+
+type segment struct {
+	literal string
+	param   string // non-empty: the whole segment is this parameter
+	mixed   bool   // a segment like {name}.json: matched as a wildcard
+}
+
+// Load reads and parses a document file.
+func Load(path string) (*Document, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("openapi: %w", err)
+	}
+	d, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("openapi: %s: %w", path, err)
+	}
+	return d, nil
+}
+
+// Parse parses and validates a document. External $refs (other files, URLs)
+// are not followed: a config load must never fetch from the network.
+func Parse(b []byte) (*Document, error) {
+	loader := openapi3.NewLoader()
+	loader.IsExternalRefsAllowed = false
+	t, err := loader.LoadFromData(b)
+	if err != nil {
+		return nil, fmt.Errorf("not a readable OpenAPI document: %w", err)
+	}
+	if !strings.HasPrefix(t.OpenAPI, "3.") {
+		return nil, fmt.Errorf("openapi version %q: only OpenAPI 3.x is supported", t.OpenAPI)
+	}
+	if err := t.Validate(context.Background(), openapi3.DisableExamplesValidation()); err != nil {
+		return nil, fmt.Errorf("invalid OpenAPI document: %w", err)
+	}
+	d := &Document{T: t, Raw: b}
+	d.index()
+	if len(d.Operations) == 0 {
+		return nil, errors.New("the document has no operations")
+	}
+	return d, nil
+}
+
+// methods in the order operations are listed (stable output).
+var methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions, http.MethodTrace}
+
+func (d *Document) index() {
+	if d.T.Paths == nil {
+		return
+	}
+	for _, p := range slices.Sorted(maps.Keys(d.T.Paths.Map())) {
+		item := d.T.Paths.Value(p)
+		for _, m := range methods {
+			if op := item.GetOperation(m); op != nil {
+				d.Operations = append(d.Operations, &Operation{ID: op.OperationID, Method: m, Path: p, PathItem: item, Op: op, segments: splitTemplate(p)})
+			}
+		}
+	}
+}
+
+func splitTemplate(p string) []segment {
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	out := make([]segment, len(parts))
+	for i, s := range parts {
+		open, closeAt := strings.IndexByte(s, '{'), strings.IndexByte(s, '}')
+		switch {
+		case open == 0 && closeAt == len(s)-1:
+			out[i] = segment{param: s[1 : len(s)-1]}
+		case open >= 0 && closeAt > open:
+			out[i] = segment{param: s[open+1 : closeAt], mixed: true}
+		default:
+			out[i] = segment{literal: s}
+		}
+	}
+	return out
+}
+
+// OperationByID finds an operation by its operationId.
+func (d *Document) OperationByID(id string) *Operation {
+	for _, op := range d.Operations {
+		if op.ID == id {
+			return op
+		}
+	}
+	return nil
+}
+
+// Find returns the operation for method and path and the path parameters it
+// binds. A literal segment beats a parameter (/pets/mine before /pets/{id}).
+func (d *Document) Find(method, path string) (*Operation, map[string]string) {
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	var best *Operation
+	bestScore := -1
+	for _, op := range d.Operations {
+		if op.Method != method {
+			continue
+		}
+		if score, ok := op.match(parts); ok && score > bestScore {
+			best, bestScore = op, score
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	return best, best.params(parts)
+}
+
+// match reports whether parts fit the template; score counts literal segments.
+func (op *Operation) match(parts []string) (int, bool) {
+	if len(parts) != len(op.segments) {
+		return 0, false
+	}
+	score := 0
+	for i, s := range op.segments {
+		switch {
+		case s.param == "":
+			if parts[i] != s.literal {
+				return 0, false
+			}
+			score++
+		case parts[i] == "":
+			return 0, false
+		}
+	}
+	return score, true
+}
+
+// params binds the whole-segment parameters; a mixed segment binds nothing
+// exact, so its parameter is left to the validator's own decoding.
+func (op *Operation) params(parts []string) map[string]string {
+	out := map[string]string{}
+	for i, s := range op.segments {
+		if s.param != "" && !s.mixed {
+			out[s.param] = parts[i]
+		}
+	}
+	return out
+}
+
+// AllowedMethods lists the methods the document has for path (for 405s).
+func (d *Document) AllowedMethods(path string) []string {
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	var out []string
+	for _, op := range d.Operations {
+		if _, ok := op.match(parts); ok && !slices.Contains(out, op.Method) {
+			out = append(out, op.Method)
+		}
+	}
+	return out
+}
