@@ -121,63 +121,85 @@ func (d *Document) OperationByID(id string) *Operation {
 }
 
 // Find returns the operation for method and path and the path parameters it
-// binds. A literal segment beats a parameter (/pets/mine before /pets/{id}).
+// binds (nil when none). A literal segment beats a parameter (/pets/mine
+// before /pets/{id}). It walks the path in place: no per-request split.
 func (d *Document) Find(method, path string) (*Operation, map[string]string) {
-	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	var best *Operation
 	bestScore := -1
 	for _, op := range d.Operations {
 		if op.Method != method {
 			continue
 		}
-		if score, ok := op.match(parts); ok && score > bestScore {
+		if score, ok := op.match(path); ok && score > bestScore {
 			best, bestScore = op, score
 		}
 	}
 	if best == nil {
 		return nil, nil
 	}
-	return best, best.params(parts)
+	return best, best.params(path)
 }
 
-// match reports whether parts fit the template; score counts literal segments.
-func (op *Operation) match(parts []string) (int, bool) {
-	if len(parts) != len(op.segments) {
-		return 0, false
+// eachSegment calls f with every segment of path, in order, until f returns false.
+// It reports the number of segments seen.
+func eachSegment(path string, f func(i int, seg string) bool) int {
+	rest := strings.TrimPrefix(path, "/")
+	for i := 0; ; i++ {
+		seg, tail, more := strings.Cut(rest, "/")
+		if !f(i, seg) {
+			return i + 1
+		}
+		if !more {
+			return i + 1
+		}
+		rest = tail
 	}
-	score := 0
-	for i, s := range op.segments {
+}
+
+// match reports whether path fits the template; score counts literal segments.
+func (op *Operation) match(path string) (int, bool) {
+	score, ok := 0, true
+	n := eachSegment(path, func(i int, seg string) bool {
+		if i >= len(op.segments) {
+			ok = false
+			return false
+		}
+		s := op.segments[i]
 		switch {
 		case s.param == "":
-			if parts[i] != s.literal {
-				return 0, false
+			if seg != s.literal {
+				ok = false
 			}
 			score++
-		case parts[i] == "":
-			return 0, false
+		case seg == "":
+			ok = false
 		}
-	}
-	return score, true
+		return ok
+	})
+	return score, ok && n == len(op.segments)
 }
 
 // params binds the whole-segment parameters; a mixed segment binds nothing
 // exact, so its parameter is left to the validator's own decoding.
-func (op *Operation) params(parts []string) map[string]string {
-	out := map[string]string{}
-	for i, s := range op.segments {
-		if s.param != "" && !s.mixed {
-			out[s.param] = parts[i]
+func (op *Operation) params(path string) map[string]string {
+	var out map[string]string
+	eachSegment(path, func(i int, seg string) bool {
+		if s := op.segments[i]; s.param != "" && !s.mixed {
+			if out == nil {
+				out = make(map[string]string, 2)
+			}
+			out[s.param] = seg
 		}
-	}
+		return true
+	})
 	return out
 }
 
 // AllowedMethods lists the methods the document has for path (for 405s).
 func (d *Document) AllowedMethods(path string) []string {
-	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	var out []string
 	for _, op := range d.Operations {
-		if _, ok := op.match(parts); ok && !slices.Contains(out, op.Method) {
+		if _, ok := op.match(path); ok && !slices.Contains(out, op.Method) {
 			out = append(out, op.Method)
 		}
 	}

@@ -114,8 +114,8 @@ paths:
 		params             map[string]string
 	}{
 		{"GET", "/pets/7", "byId", map[string]string{"id": "7"}},
-		{"GET", "/pets/mine", "mine", map[string]string{}},
-		{"GET", "/files/a.json", "file", map[string]string{}},
+		{"GET", "/pets/mine", "mine", nil},
+		{"GET", "/files/a.json", "file", nil},
 		{"POST", "/pets/7", "", nil},
 		{"GET", "/pets/", "", nil},
 		{"GET", "/pets/7/x", "", nil},

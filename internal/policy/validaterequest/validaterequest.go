@@ -5,7 +5,6 @@ package validaterequest
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -56,7 +55,7 @@ func (c *Config) Build(policy.BuildEnv) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("validate_request.spec: %w", err)
 	}
-	h := &handler{doc: doc, options: &openapi3filter.Options{
+	h := &handler{doc: doc, headers: headerNames(doc), options: &openapi3filter.Options{
 		AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc, // authentication is the gateway's job
 		SkipSettingDefaults: true,                                  // validate only, never rewrite
 	}}
@@ -72,6 +71,25 @@ type handler struct {
 	doc     *openapi.Document
 	fixed   *openapi.Operation // nil: find by method and path
 	options *openapi3filter.Options
+	// headers lists, per operation, the request headers the validator reads
+	// (header parameters and Content-Type), so only those are copied.
+	headers map[*openapi.Operation][]string
+}
+
+func headerNames(doc *openapi.Document) map[*openapi.Operation][]string {
+	out := map[*openapi.Operation][]string{}
+	for _, op := range doc.Operations {
+		names := []string{"Content-Type"}
+		for _, list := range []openapi3.Parameters{op.PathItem.Parameters, op.Op.Parameters} {
+			for _, p := range list {
+				if p.Value != nil && p.Value.In == openapi3.ParameterInHeader {
+					names = append(names, http.CanonicalHeaderKey(p.Value.Name))
+				}
+			}
+		}
+		out[op] = names
+	}
+	return out
 }
 
 func (h *handler) Handle(ex policy.Exchange, next policy.Next) error {
@@ -138,17 +156,20 @@ func goName(s string) string {
 // request builds the *http.Request openapi3filter reads. The body is read
 // (within the route's body limit) only when the operation declares one.
 func (h *handler) request(ex policy.Exchange, op *openapi.Operation) (*http.Request, error) {
-	hdr := http.Header{}
-	ex.Header().Range(func(n, v string) bool {
-		hdr.Add(n, v)
-		return true
-	})
+	names := h.headers[op]
+	hdr := make(http.Header, len(names))
+	for _, n := range names {
+		if vs := ex.Header().Values(n); len(vs) > 0 {
+			hdr[n] = vs // read only: the validator never writes request headers
+		}
+	}
+	// No WithContext (a copy of the request): ValidateRequest gets the
+	// exchange's context directly.
 	req := &http.Request{
 		Method: ex.Method(), Header: hdr, Host: ex.Host(),
 		URL:  &url.URL{Path: ex.Path(), RawQuery: ex.RawQuery()},
 		Body: http.NoBody,
 	}
-	req = req.WithContext(context.WithoutCancel(ex.Context()))
 	if op.Op.RequestBody != nil {
 		b, err := ex.Body()
 		if err != nil {
