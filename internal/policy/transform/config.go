@@ -127,11 +127,21 @@ func validateStatus(where string, m map[int]int, request bool) []error {
 	return errs
 }
 
+// framingHeaders are owned by the gateway: editing them could desync the
+// message framing between client, gateway and upstream.
+var framingHeaders = map[string]bool{
+	"Content-Length": true, "Transfer-Encoding": true, "Connection": true, "Keep-Alive": true,
+	"Upgrade": true, "Te": true, "Trailer": true, "Proxy-Connection": true, "Host": true,
+}
+
 func (o *HeaderOps) validate(where string, validName func(string) bool) []error {
 	var errs []error
+	isHeader := strings.HasSuffix(where, ".headers")
 	name := func(op, n string) {
 		if !validName(n) {
 			errs = append(errs, fmt.Errorf("transform.%s.%s: %q is not a valid name", where, op, n))
+		} else if isHeader && framingHeaders[http.CanonicalHeaderKey(n)] {
+			errs = append(errs, fmt.Errorf("transform.%s.%s: %s is managed by the gateway and cannot be edited", where, op, n))
 		}
 	}
 	val := func(op, n, v string) {

@@ -257,6 +257,8 @@ func TestValidate(t *testing.T) {
 		{`request: { headers: { add: { X-A: "{{ .Path.id " } } }`, `without a closing`},
 		{`request: { headers: { add: { X-A: "a\r\nb" } } }`, `control character`},
 		{`request: { path: "internal/{id}" }`, `must start with /`},
+		{`response: { headers: { set: { content-length: "0" } } }`, `content-length is managed by the gateway`},
+		{`request: { headers: { remove: [Transfer-Encoding] } }`, `Transfer-Encoding is managed by the gateway`},
 		{`request: { status: { 404: 410 } }`, `applies to responses`},
 		{`response: { status: { 404: 1000 } }`, `not an HTTP status code`},
 		{`response: { query: { add: { a: b } } }`, `only the request has a query`},
