@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -55,7 +56,7 @@ func (c *Config) Build(policy.BuildEnv) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("validate_request.spec: %w", err)
 	}
-	h := &handler{doc: doc, headers: headerNames(doc), options: &openapi3filter.Options{
+	h := &handler{doc: doc, ops: prepare(doc), options: &openapi3filter.Options{
 		AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc, // authentication is the gateway's job
 		SkipSettingDefaults: true,                                  // validate only, never rewrite
 	}}
@@ -71,23 +72,43 @@ type handler struct {
 	doc     *openapi.Document
 	fixed   *openapi.Operation // nil: find by method and path
 	options *openapi3filter.Options
-	// headers lists, per operation, the request headers the validator reads
-	// (header parameters and Content-Type), so only those are copied.
-	headers map[*openapi.Operation][]string
+	ops     map[*openapi.Operation]*prepared
+	scratch sync.Pool // *scratch: per-request values the validator does not keep
 }
 
-func headerNames(doc *openapi.Document) map[*openapi.Operation][]string {
-	out := map[*openapi.Operation][]string{}
+// prepared is what Build works out once per operation.
+type prepared struct {
+	route *routers.Route
+	// headers are the request headers the validator reads (header parameters
+	// and Content-Type), so only those are copied per request.
+	headers []string
+}
+
+// scratch is reused across requests: ValidateRequest keeps none of it, and
+// an error is turned into its detail string before the scratch goes back.
+type scratch struct {
+	req   http.Request
+	url   url.URL
+	hdr   http.Header
+	body  bytes.Reader
+	input openapi3filter.RequestValidationInput
+}
+
+func prepare(doc *openapi.Document) map[*openapi.Operation]*prepared {
+	out := map[*openapi.Operation]*prepared{}
 	for _, op := range doc.Operations {
-		names := []string{"Content-Type"}
+		p := &prepared{
+			route:   &routers.Route{Spec: doc.T, Path: op.Path, PathItem: op.PathItem, Method: op.Method, Operation: op.Op},
+			headers: []string{"Content-Type"},
+		}
 		for _, list := range []openapi3.Parameters{op.PathItem.Parameters, op.Op.Parameters} {
-			for _, p := range list {
-				if p.Value != nil && p.Value.In == openapi3.ParameterInHeader {
-					names = append(names, http.CanonicalHeaderKey(p.Value.Name))
+			for _, prm := range list {
+				if prm.Value != nil && prm.Value.In == openapi3.ParameterInHeader {
+					p.headers = append(p.headers, http.CanonicalHeaderKey(prm.Value.Name))
 				}
 			}
 		}
-		out[op] = names
+		out[op] = p
 	}
 	return out
 }
@@ -97,20 +118,33 @@ func (h *handler) Handle(ex policy.Exchange, next policy.Next) error {
 	if err != nil {
 		return err
 	}
-	req, err := h.request(ex, op)
+	sc, _ := h.scratch.Get().(*scratch)
+	if sc == nil {
+		sc = &scratch{hdr: http.Header{}}
+	}
+	err = h.validate(ex, op, params, sc)
+	h.scratch.Put(sc)
 	if err != nil {
 		return err
 	}
-	input := &openapi3filter.RequestValidationInput{
-		Request:    req,
-		PathParams: params,
-		Route:      &routers.Route{Spec: h.doc.T, Path: op.Path, PathItem: op.PathItem, Method: op.Method, Operation: op.Op},
-		Options:    h.options,
+	return next(ex)
+}
+
+func (h *handler) validate(ex policy.Exchange, op *openapi.Operation, params map[string]string, sc *scratch) error {
+	p := h.ops[op]
+	if err := h.fill(ex, op, p, sc); err != nil {
+		return err
 	}
-	if err := openapi3filter.ValidateRequest(ex.Context(), input); err != nil {
+	sc.input = openapi3filter.RequestValidationInput{Request: &sc.req, PathParams: params, Route: p.route, Options: h.options}
+	err := openapi3filter.ValidateRequest(ex.Context(), &sc.input)
+	// Drop references to this request before the scratch is reused.
+	sc.input, sc.req = openapi3filter.RequestValidationInput{}, http.Request{}
+	sc.body.Reset(nil)
+	clear(sc.hdr)
+	if err != nil {
 		return problem.BadRequest(Detail(err))
 	}
-	return next(ex)
+	return nil
 }
 
 // operation finds the operation and its path parameters. With a configured
@@ -153,29 +187,24 @@ func goName(s string) string {
 	return p[2 : len(p)-1]
 }
 
-// request builds the *http.Request openapi3filter reads. The body is read
+// fill sets up the *http.Request openapi3filter reads. The body is read
 // (within the route's body limit) only when the operation declares one.
-func (h *handler) request(ex policy.Exchange, op *openapi.Operation) (*http.Request, error) {
-	names := h.headers[op]
-	hdr := make(http.Header, len(names))
-	for _, n := range names {
+func (h *handler) fill(ex policy.Exchange, op *openapi.Operation, p *prepared, sc *scratch) error {
+	clear(sc.hdr)
+	for _, n := range p.headers {
 		if vs := ex.Header().Values(n); len(vs) > 0 {
-			hdr[n] = vs // read only: the validator never writes request headers
+			sc.hdr[n] = vs // read only: the validator never writes request headers
 		}
 	}
-	// No WithContext (a copy of the request): ValidateRequest gets the
-	// exchange's context directly.
-	req := &http.Request{
-		Method: ex.Method(), Header: hdr, Host: ex.Host(),
-		URL:  &url.URL{Path: ex.Path(), RawQuery: ex.RawQuery()},
-		Body: http.NoBody,
-	}
+	sc.url = url.URL{Path: ex.Path(), RawQuery: ex.RawQuery()}
+	sc.req = http.Request{Method: ex.Method(), Header: sc.hdr, Host: ex.Host(), URL: &sc.url, Body: http.NoBody}
 	if op.Op.RequestBody != nil {
 		b, err := ex.Body()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+		sc.body.Reset(b)
+		sc.req.Body, sc.req.ContentLength = io.NopCloser(&sc.body), int64(len(b))
 	}
-	return req, nil
+	return nil
 }
