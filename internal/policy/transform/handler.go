@@ -77,7 +77,7 @@ func (h *handler) transformRequest(ex policy.Exchange) error {
 }
 
 func (h *handler) transformRequestBody(ex policy.Exchange) error {
-	if !isJSON(ex.Header().Get("Content-Type")) {
+	if !editable(ex.Header()) {
 		return nil
 	}
 	tooLarge := problem.TooLarge(fmt.Sprintf("the JSON body is larger than the %d bytes this route can transform", h.maxBody))
@@ -110,7 +110,7 @@ func (h *handler) transformResponse(ex policy.Exchange, r policy.Response) {
 	if s.headers != nil {
 		s.headers.applyHeaders(r.Header(), ex)
 	}
-	if s.json != nil && isJSON(r.Header().Get("Content-Type")) {
+	if s.json != nil && editable(r.Header()) {
 		// A body over the limit, unreadable or not JSON passes through untouched.
 		b, ok, err := r.Body(h.maxBody)
 		if err != nil || !ok || len(b) == 0 {
@@ -240,6 +240,15 @@ func (q query) rename(from, to string) {
 }
 
 func (q query) String() string { return strings.Join(q, "&") }
+
+// editable reports a JSON body the policy can read: a compressed body
+// (Content-Encoding other than identity) passes through untouched.
+func editable(h policy.Header) bool {
+	if ce := h.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return false
+	}
+	return isJSON(h.Get("Content-Type"))
+}
 
 // isJSON accepts application/json and any +json media type.
 func isJSON(ct string) bool {

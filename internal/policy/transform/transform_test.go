@@ -154,12 +154,17 @@ func TestRequestJSON(t *testing.T) {
 		{"unwrap", `{ unwrap: data.item }`, "application/json", `{"data":{"item":{"a":"<b>"}}}`, `{"a":"<b>"}`},
 		{"non-JSON passes untouched", `{ remove: [a] }`, "text/plain", `{"a":1}`, `{"a":1}`},
 		{"no content type passes untouched", `{ remove: [a] }`, "", `{"a":1}`, `{"a":1}`},
+		{"compressed passes untouched", `{ remove: [a] }`, "application/json|gzip", "\x1f\x8b\x08", "\x1f\x8b\x08"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := build(t, "request: { json: "+tt.cfg+" }")
 			ex := newExchange("POST", "/users/42")
-			ex.ReqHeader.Set("Content-Type", tt.ct)
+			ct, enc, _ := strings.Cut(tt.ct, "|")
+			ex.ReqHeader.Set("Content-Type", ct)
+			if enc != "" {
+				ex.ReqHeader.Set("Content-Encoding", enc)
+			}
 			ex.ReqBody = []byte(tt.in)
 			var seen *policytest.Exchange
 			if err := h.Handle(ex, policytest.Upstream(200, nil, "", &seen)); err != nil {
@@ -222,11 +227,16 @@ response:
 		{"non-JSON untouched", "text/html", `{"internal_id":7}`, `{"internal_id":7}`, 200, 200},
 		{"over the limit untouched", "application/json", `{"internal_id":"` + strings.Repeat("y", 100) + `"}`, `{"internal_id":"` + strings.Repeat("y", 100) + `"}`, 200, 200},
 		{"invalid JSON untouched", "application/json", `{"internal_id":`, `{"internal_id":`, 200, 200},
+		{"compressed untouched", "application/json|br", `{"internal_id":7}`, `{"internal_id":7}`, 200, 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ex := newExchange("GET", "/users/42")
-			up := http.Header{"Content-Type": {tt.ct}, "Server": {"nginx"}, "X-Old": {"o"}}
+			ct, enc, _ := strings.Cut(tt.ct, "|")
+			up := http.Header{"Content-Type": {ct}, "Server": {"nginx"}, "X-Old": {"o"}}
+			if enc != "" {
+				up.Set("Content-Encoding", enc)
+			}
 			if err := h.Handle(ex, policytest.Upstream(tt.status, up, tt.body, nil)); err != nil {
 				t.Fatal(err)
 			}
