@@ -208,3 +208,21 @@ func FuzzGoPattern(f *testing.F) {
 		}
 	})
 }
+
+func TestLoadShared(t *testing.T) {
+	a, err := LoadShared("testdata/petstore-expanded.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := LoadShared("testdata/petstore-expanded.yaml")
+	if err != nil || a != b {
+		t.Errorf("second load: %p %p %v", a, b, err)
+	}
+	c, err := LoadShared("testdata/bookshop-3.1.yaml")
+	if err != nil || c == a {
+		t.Errorf("another document: %v", err)
+	}
+	if _, err := LoadShared("testdata/none.yaml"); err == nil {
+		t.Error("missing file loaded")
+	}
+}

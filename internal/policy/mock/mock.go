@@ -51,7 +51,7 @@ func (c *Config) Build(policy.BuildEnv) (any, error) {
 	if errs := c.Validate(); len(errs) > 0 {
 		return nil, errs[0]
 	}
-	doc, err := openapi.Load(c.Spec)
+	doc, err := openapi.LoadShared(c.Spec)
 	if err != nil {
 		return nil, fmt.Errorf("mock.spec: %w", err)
 	}

@@ -52,7 +52,7 @@ func (c *Config) Build(policy.BuildEnv) (any, error) {
 	if errs := c.Validate(); len(errs) > 0 {
 		return nil, errs[0]
 	}
-	doc, err := openapi.Load(c.Spec)
+	doc, err := openapi.LoadShared(c.Spec)
 	if err != nil {
 		return nil, fmt.Errorf("validate_request.spec: %w", err)
 	}

@@ -1,11 +1,13 @@
 package validaterequest
 
 import (
+	"fmt"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -231,6 +233,33 @@ func BenchmarkTypicalChain(b *testing.B) {
 		ex.ReqHeader = http.Header{"X-Debug": {"1"}}
 		if err := v.Handle(ex, afterValidate); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestConcurrent runs one built handler (and its shared document) from many
+// goroutines, as the gateway does; -race checks kin-openapi's lazy caches.
+func TestConcurrent(t *testing.T) {
+	h := build(t, "spec: "+bookshop)
+	done := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			var err error
+			for j := range 50 {
+				ex := policytest.New("POST", "/books")
+				ex.ReqHeader.Set("Content-Type", "application/json")
+				ex.ReqBody = []byte(`{"title":"t","pages":` + strconv.Itoa(i*j-1) + `}`)
+				e := h.Handle(ex, func(policy.Exchange) error { return nil })
+				if (i*j-1 >= 1) != (e == nil) {
+					err = fmt.Errorf("pages=%d: got %v", i*j-1, e)
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Error(err)
 		}
 	}
 }
