@@ -1,8 +1,8 @@
 package validaterequest
 
 import (
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
