@@ -205,3 +205,20 @@ func (d *Document) AllowedMethods(path string) []string {
 	}
 	return out
 }
+
+// TrimBasePath removes base (e.g. "/v1") from the front of path, on a
+// segment boundary. ok is false when path is not under base.
+func TrimBasePath(path, base string) (string, bool) {
+	base = strings.TrimSuffix(base, "/")
+	if base == "" {
+		return path, true
+	}
+	rest, ok := strings.CutPrefix(path, base)
+	if !ok || (rest != "" && rest[0] != '/') {
+		return path, false
+	}
+	if rest == "" {
+		rest = "/"
+	}
+	return rest, true
+}

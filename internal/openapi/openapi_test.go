@@ -226,3 +226,20 @@ func TestLoadShared(t *testing.T) {
 		t.Error("missing file loaded")
 	}
 }
+
+func TestTrimBasePath(t *testing.T) {
+	tests := []struct {
+		path, base, want string
+		ok               bool
+	}{
+		{"/v1/pets", "/v1", "/pets", true},
+		{"/v1", "/v1/", "/", true},
+		{"/v10/pets", "/v1", "/v10/pets", false},
+		{"/pets", "", "/pets", true},
+	}
+	for _, tt := range tests {
+		if got, ok := TrimBasePath(tt.path, tt.base); got != tt.want || ok != tt.ok {
+			t.Errorf("TrimBasePath(%q, %q) = %q %v", tt.path, tt.base, got, ok)
+		}
+	}
+}

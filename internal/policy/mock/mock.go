@@ -32,6 +32,7 @@ type Config struct {
 	Operation string `yaml:"operation" json:"operation,omitempty"` // operationId; default: by method + path
 	Status    int    `yaml:"status" json:"status,omitempty"`       // response to use; default: the first 2xx
 	Example   string `yaml:"example" json:"example,omitempty"`     // named example; default: the first one
+	BasePath  string `yaml:"base_path" json:"base_path,omitempty"` // removed from the path before matching
 }
 
 // Validate checks the config without reading files.
@@ -39,6 +40,9 @@ func (c *Config) Validate() []error {
 	var errs []error
 	if c.Spec == "" {
 		errs = append(errs, errors.New("mock.spec: name the OpenAPI document, e.g. spec: openapi.yaml"))
+	}
+	if c.BasePath != "" && !strings.HasPrefix(c.BasePath, "/") {
+		errs = append(errs, fmt.Errorf("mock.base_path: %q must start with /", c.BasePath))
 	}
 	if c.Status != 0 && (c.Status < 100 || c.Status > 599) {
 		errs = append(errs, fmt.Errorf("mock.status: %d is not an HTTP status code", c.Status))
@@ -55,7 +59,7 @@ func (c *Config) Build(policy.BuildEnv) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mock.spec: %w", err)
 	}
-	h := &handler{doc: doc, answers: map[*openapi.Operation]*answer{}}
+	h := &handler{doc: doc, basePath: c.BasePath, answers: map[*openapi.Operation]*answer{}}
 	ops := doc.Operations
 	if c.Operation != "" {
 		if h.fixed = doc.OperationByID(c.Operation); h.fixed == nil {
@@ -82,9 +86,10 @@ func (c *Config) Build(policy.BuildEnv) (any, error) {
 }
 
 type handler struct {
-	doc     *openapi.Document
-	fixed   *openapi.Operation
-	answers map[*openapi.Operation]*answer
+	doc      *openapi.Document
+	basePath string
+	fixed    *openapi.Operation
+	answers  map[*openapi.Operation]*answer
 }
 
 type answer struct {
@@ -97,7 +102,8 @@ type answer struct {
 func (h *handler) Handle(ex policy.Exchange, _ policy.Next) error {
 	op := h.fixed
 	if op == nil {
-		if op, _ = h.doc.Find(ex.Method(), ex.Path()); op == nil {
+		path, _ := openapi.TrimBasePath(ex.Path(), h.basePath)
+		if op, _ = h.doc.Find(ex.Method(), path); op == nil {
 			return problem.NotFound("the API description has no operation for " + ex.Method() + " " + ex.Path())
 		}
 	}

@@ -69,6 +69,7 @@ func TestMockAnswers(t *testing.T) {
 			http.Header{"Content-Type": {"application/json"}}, `{"id":"b1","subtitle":null,"title":"Dune"}`},
 		{"configured status", "spec: " + bookshop + "\noperation: getBook\nstatus: 404", "GET", "/books/x1", 404, http.Header{}, ``},
 		{"no content", "spec: " + bookshop, "PUT", "/books/b1", 204, http.Header{}, ``},
+		{"base path", "spec: " + bookshop + "\nbase_path: /api", "PUT", "/api/books/b1", 204, http.Header{}, ``},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

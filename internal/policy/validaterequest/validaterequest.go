@@ -37,14 +37,21 @@ type Config struct {
 	// Operation is an operationId; when empty the operation is found by the
 	// request's method and path.
 	Operation string `yaml:"operation" json:"operation,omitempty"`
+	// BasePath is removed from the request path before it is matched against
+	// the document's paths (e.g. /v1 when the route serves /v1/pets for /pets).
+	BasePath string `yaml:"base_path" json:"base_path,omitempty"`
 }
 
 // Validate checks the config without reading files.
 func (c *Config) Validate() []error {
+	var errs []error
 	if c.Spec == "" {
-		return []error{errors.New("validate_request.spec: name the OpenAPI document, e.g. spec: openapi.yaml")}
+		errs = append(errs, errors.New("validate_request.spec: name the OpenAPI document, e.g. spec: openapi.yaml"))
 	}
-	return nil
+	if c.BasePath != "" && !strings.HasPrefix(c.BasePath, "/") {
+		errs = append(errs, fmt.Errorf("validate_request.base_path: %q must start with /", c.BasePath))
+	}
+	return errs
 }
 
 // Build loads the document once and resolves the operation.
@@ -56,7 +63,7 @@ func (c *Config) Build(policy.BuildEnv) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("validate_request.spec: %w", err)
 	}
-	h := &handler{doc: doc, ops: prepare(doc), options: &openapi3filter.Options{
+	h := &handler{doc: doc, ops: prepare(doc), basePath: c.BasePath, options: &openapi3filter.Options{
 		AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc, // authentication is the gateway's job
 		SkipSettingDefaults: true,                                  // validate only, never rewrite
 	}}
@@ -69,11 +76,12 @@ func (c *Config) Build(policy.BuildEnv) (any, error) {
 }
 
 type handler struct {
-	doc     *openapi.Document
-	fixed   *openapi.Operation // nil: find by method and path
-	options *openapi3filter.Options
-	ops     map[*openapi.Operation]*prepared
-	scratch sync.Pool // *scratch: per-request values the validator does not keep
+	doc      *openapi.Document
+	fixed    *openapi.Operation // nil: find by method and path
+	basePath string
+	options  *openapi3filter.Options
+	ops      map[*openapi.Operation]*prepared
+	scratch  sync.Pool // *scratch: per-request values the validator does not keep
 }
 
 // prepared is what Build works out once per operation.
@@ -114,7 +122,11 @@ func prepare(doc *openapi.Document) map[*openapi.Operation]*prepared {
 }
 
 func (h *handler) Handle(ex policy.Exchange, next policy.Next) error {
-	op, params, err := h.operation(ex)
+	path, ok := openapi.TrimBasePath(ex.Path(), h.basePath)
+	if !ok {
+		return problem.BadRequest("the request path is outside the API description's base path " + h.basePath)
+	}
+	op, params, err := h.operation(ex, path)
 	if err != nil {
 		return err
 	}
@@ -122,7 +134,7 @@ func (h *handler) Handle(ex policy.Exchange, next policy.Next) error {
 	if sc == nil {
 		sc = &scratch{hdr: http.Header{}}
 	}
-	err = h.validate(ex, op, params, sc)
+	err = h.validate(ex, path, op, params, sc)
 	h.scratch.Put(sc)
 	if err != nil {
 		return err
@@ -130,9 +142,9 @@ func (h *handler) Handle(ex policy.Exchange, next policy.Next) error {
 	return next(ex)
 }
 
-func (h *handler) validate(ex policy.Exchange, op *openapi.Operation, params map[string]string, sc *scratch) error {
+func (h *handler) validate(ex policy.Exchange, path string, op *openapi.Operation, params map[string]string, sc *scratch) error {
 	p := h.ops[op]
-	if err := h.fill(ex, op, p, sc); err != nil {
+	if err := h.fill(ex, path, op, p, sc); err != nil {
 		return err
 	}
 	sc.input = openapi3filter.RequestValidationInput{Request: &sc.req, PathParams: params, Route: p.route, Options: h.options}
@@ -150,19 +162,19 @@ func (h *handler) validate(ex policy.Exchange, op *openapi.Operation, params map
 // operation finds the operation and its path parameters. With a configured
 // operation the parameters come from its template when the path fits it,
 // else from the route's own captures (names made Go identifiers by import).
-func (h *handler) operation(ex policy.Exchange) (*openapi.Operation, map[string]string, error) {
+func (h *handler) operation(ex policy.Exchange, path string) (*openapi.Operation, map[string]string, error) {
 	if h.fixed != nil {
-		if op, params := h.doc.Find(h.fixed.Method, ex.Path()); op == h.fixed {
+		if op, params := h.doc.Find(h.fixed.Method, path); op == h.fixed {
 			return op, params, nil
 		}
 		return h.fixed, h.routeParams(ex), nil
 	}
-	op, params := h.doc.Find(ex.Method(), ex.Path())
+	op, params := h.doc.Find(ex.Method(), path)
 	if op == nil {
-		if allow := h.doc.AllowedMethods(ex.Path()); len(allow) > 0 {
+		if allow := h.doc.AllowedMethods(path); len(allow) > 0 {
 			return nil, nil, problem.New(http.StatusMethodNotAllowed, "the API description has no "+ex.Method()+" operation on this path").With("Allow", strings.Join(allow, ", "))
 		}
-		return nil, nil, problem.BadRequest("no operation in the API description matches " + ex.Method() + " " + ex.Path())
+		return nil, nil, problem.BadRequest("no operation in the API description matches " + ex.Method() + " " + path)
 	}
 	return op, params, nil
 }
@@ -189,14 +201,14 @@ func goName(s string) string {
 
 // fill sets up the *http.Request openapi3filter reads. The body is read
 // (within the route's body limit) only when the operation declares one.
-func (h *handler) fill(ex policy.Exchange, op *openapi.Operation, p *prepared, sc *scratch) error {
+func (h *handler) fill(ex policy.Exchange, path string, op *openapi.Operation, p *prepared, sc *scratch) error {
 	clear(sc.hdr)
 	for _, n := range p.headers {
 		if vs := ex.Header().Values(n); len(vs) > 0 {
 			sc.hdr[n] = vs // read only: the validator never writes request headers
 		}
 	}
-	sc.url = url.URL{Path: ex.Path(), RawQuery: ex.RawQuery()}
+	sc.url = url.URL{Path: path, RawQuery: ex.RawQuery()}
 	sc.req = http.Request{Method: ex.Method(), Header: sc.hdr, Host: ex.Host(), URL: &sc.url, Body: http.NoBody}
 	if op.Op.RequestBody != nil {
 		b, err := ex.Body()

@@ -263,3 +263,15 @@ func TestConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestBasePath(t *testing.T) {
+	h := build(t, "spec: "+petstore+"\nbase_path: /v1")
+	run(t, h, []reqCase{
+		{"under the base path", "GET", "/v1/pets?limit=3", "", nil, nil, 0, ""},
+		{"field error under the base path", "GET", "/v1/pets/x", "", nil, nil, 400, `path parameter "id": value must be an integer`},
+		{"outside the base path", "GET", "/v10/pets", "", nil, nil, 400, `the request path is outside the API description's base path /v1`},
+	})
+	if errs := decode(t, "spec: a.yaml\nbase_path: v1").Validate(); len(errs) != 1 {
+		t.Errorf("relative base_path: %v", errs)
+	}
+}
