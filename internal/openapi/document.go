@@ -124,6 +124,15 @@ func (d *Document) OperationByID(id string) *Operation {
 // binds (nil when none). A literal segment beats a parameter (/pets/mine
 // before /pets/{id}). It walks the path in place: no per-request split.
 func (d *Document) Find(method, path string) (*Operation, map[string]string) {
+	op := d.Match(method, path)
+	if op == nil {
+		return nil, nil
+	}
+	return op, op.Params(path)
+}
+
+// Match is Find without building the parameter map.
+func (d *Document) Match(method, path string) *Operation {
 	var best *Operation
 	bestScore := -1
 	for _, op := range d.Operations {
@@ -134,10 +143,31 @@ func (d *Document) Find(method, path string) (*Operation, map[string]string) {
 			best, bestScore = op, score
 		}
 	}
-	if best == nil {
-		return nil, nil
+	return best
+}
+
+// ParamIndex is the segment index of the whole-segment path parameter name,
+// -1 when the template has none.
+func (op *Operation) ParamIndex(name string) int {
+	for i, s := range op.segments {
+		if s.param == name && !s.mixed {
+			return i
+		}
 	}
-	return best, best.params(path)
+	return -1
+}
+
+// Segment returns segment i of path (the path is assumed to fit op).
+func Segment(path string, i int) string {
+	var out string
+	eachSegment(path, func(j int, seg string) bool {
+		if j == i {
+			out = seg
+			return false
+		}
+		return true
+	})
+	return out
 }
 
 // eachSegment calls f with every segment of path, in order, until f returns false.
@@ -179,9 +209,10 @@ func (op *Operation) match(path string) (int, bool) {
 	return score, ok && n == len(op.segments)
 }
 
-// params binds the whole-segment parameters; a mixed segment binds nothing
-// exact, so its parameter is left to the validator's own decoding.
-func (op *Operation) params(path string) map[string]string {
+// Params binds the whole-segment parameters of a path that fits op; a mixed
+// segment binds nothing exact, so its parameter is left to the validator's
+// own decoding.
+func (op *Operation) Params(path string) map[string]string {
 	var out map[string]string
 	eachSegment(path, func(i int, seg string) bool {
 		if s := op.segments[i]; s.param != "" && !s.mixed {

@@ -87,6 +87,7 @@ type handler struct {
 // prepared is what Build works out once per operation.
 type prepared struct {
 	route *routers.Route
+	fast  *fastCheck // nil: always the full validator
 	// headers are the request headers the validator reads (header parameters
 	// and Content-Type), so only those are copied per request.
 	headers []string
@@ -108,6 +109,7 @@ func prepare(doc *openapi.Document) map[*openapi.Operation]*prepared {
 		p := &prepared{
 			route:   &routers.Route{Spec: doc.T, Path: op.Path, PathItem: op.PathItem, Method: op.Method, Operation: op.Op},
 			headers: []string{"Content-Type"},
+			fast:    compileFast(doc, op),
 		}
 		for _, list := range []openapi3.Parameters{op.PathItem.Parameters, op.Op.Parameters} {
 			for _, prm := range list {
@@ -126,9 +128,18 @@ func (h *handler) Handle(ex policy.Exchange, next policy.Next) error {
 	if !ok {
 		return problem.BadRequest("the request path is outside the API description's base path " + h.basePath)
 	}
-	op, params, err := h.operation(ex, path)
+	op, fits, err := h.operation(ex, path)
 	if err != nil {
 		return err
+	}
+	if f := h.ops[op].fast; f != nil && f.valid(ex, path, fits) {
+		return next(ex)
+	}
+	var params map[string]string
+	if fits {
+		params = op.Params(path)
+	} else {
+		params = h.routeParams(ex, op)
 	}
 	sc, _ := h.scratch.Get().(*scratch)
 	if sc == nil {
@@ -159,35 +170,30 @@ func (h *handler) validate(ex policy.Exchange, path string, op *openapi.Operatio
 	return nil
 }
 
-// operation finds the operation and its path parameters. With a configured
-// operation the parameters come from its template when the path fits it,
-// else from the route's own captures (names made Go identifiers by import).
-func (h *handler) operation(ex policy.Exchange, path string) (*openapi.Operation, map[string]string, error) {
+// operation finds the operation; fits reports whether the path fits its
+// template (else a fixed operation's path parameters come from the route's
+// captures, for a route whose pattern differs from the document's template).
+func (h *handler) operation(ex policy.Exchange, path string) (*openapi.Operation, bool, error) {
 	if h.fixed != nil {
-		if op, params := h.doc.Find(h.fixed.Method, path); op == h.fixed {
-			return op, params, nil
-		}
-		return h.fixed, h.routeParams(ex), nil
+		return h.fixed, h.doc.Match(h.fixed.Method, path) == h.fixed, nil
 	}
-	op, params := h.doc.Find(ex.Method(), path)
+	op := h.doc.Match(ex.Method(), path)
 	if op == nil {
 		if allow := h.doc.AllowedMethods(path); len(allow) > 0 {
-			return nil, nil, problem.New(http.StatusMethodNotAllowed, "the API description has no "+ex.Method()+" operation on this path").With("Allow", strings.Join(allow, ", "))
+			return nil, false, problem.New(http.StatusMethodNotAllowed, "the API description has no "+ex.Method()+" operation on this path").With("Allow", strings.Join(allow, ", "))
 		}
-		return nil, nil, problem.BadRequest("no operation in the API description matches " + ex.Method() + " " + path)
+		return nil, false, problem.BadRequest("no operation in the API description matches " + ex.Method() + " " + path)
 	}
-	return op, params, nil
+	return op, true, nil
 }
 
-// routeParams reads the fixed operation's path parameters from the route's
-// captures, for a route whose pattern differs from the document's template.
-func (h *handler) routeParams(ex policy.Exchange) map[string]string {
+// routeParams reads op's path parameters from the route's captures (names
+// made Go identifiers, as the import writes them).
+func (h *handler) routeParams(ex policy.Exchange, op *openapi.Operation) map[string]string {
 	params := map[string]string{}
-	for _, list := range []openapi3.Parameters{h.fixed.PathItem.Parameters, h.fixed.Op.Parameters} {
-		for _, prm := range list {
-			if prm.Value != nil && prm.Value.In == openapi3.ParameterInPath {
-				params[prm.Value.Name] = ex.Param(goName(prm.Value.Name))
-			}
+	for _, prm := range effectiveParams(op) {
+		if prm.In == openapi3.ParameterInPath {
+			params[prm.Name] = ex.Param(goName(prm.Name))
 		}
 	}
 	return params
