@@ -64,11 +64,21 @@ func (h *handler) transformRequest(ex policy.Exchange) error {
 		}
 		ex.SetPath(p)
 	}
+	// Every template is read before any edit, so a value sees the request
+	// as it reached this policy whatever it refers to.
+	var hbuf, qbuf [8]string
+	var hvals, qvals []string
 	if s.headers != nil {
-		s.headers.applyHeaders(ex.Header(), ex)
+		hvals = s.headers.expandAll(ex, hbuf[:0])
 	}
 	if s.query != nil {
-		s.query.applyQuery(ex)
+		qvals = s.query.expandAll(ex, qbuf[:0])
+	}
+	if s.headers != nil {
+		s.headers.applyHeaders(ex.Header(), hvals)
+	}
+	if s.query != nil {
+		s.query.applyQuery(ex, qvals)
 	}
 	if s.json != nil {
 		return h.transformRequestBody(ex)
@@ -108,7 +118,8 @@ func (h *handler) transformResponse(ex policy.Exchange, r policy.Response) {
 		r.SetStatus(to)
 	}
 	if s.headers != nil {
-		s.headers.applyHeaders(r.Header(), ex)
+		var buf [8]string
+		s.headers.applyHeaders(r.Header(), s.headers.expandAll(ex, buf[:0]))
 	}
 	if s.json != nil && editable(r.Header()) {
 		// A body over the limit, unreadable or not JSON passes through untouched.
@@ -148,9 +159,8 @@ func (o *headerOps) valueAt(expanded []string, i int) string {
 	return o.add[i-len(o.set)].val.literal
 }
 
-func (o *headerOps) applyHeaders(h policy.Header, ex policy.Exchange) {
-	var buf [8]string
-	expanded := o.expandAll(ex, buf[:0])
+// applyHeaders edits h; expanded is expandAll's result.
+func (o *headerOps) applyHeaders(h policy.Header, expanded []string) {
 	for _, n := range o.remove {
 		h.Del(n)
 	}
@@ -176,9 +186,7 @@ func (o *headerOps) applyHeaders(h policy.Header, ex policy.Exchange) {
 
 // applyQuery edits the raw query in place, keeping the order of the
 // parameters it does not touch (url.Values.Encode would sort them).
-func (o *headerOps) applyQuery(ex policy.Exchange) {
-	var buf [8]string
-	expanded := o.expandAll(ex, buf[:0])
+func (o *headerOps) applyQuery(ex policy.Exchange, expanded []string) {
 	q := splitQuery(ex.RawQuery())
 	for _, n := range o.remove {
 		q = q.without(n)

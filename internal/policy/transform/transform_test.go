@@ -106,6 +106,23 @@ response: { headers: { add: { X-Echo: "{{ .Header.X-In }}" } } }
 	}
 }
 
+func TestTemplatesReadTheIncomingRequest(t *testing.T) {
+	h := build(t, `
+request:
+  headers: { remove: [X-Token], set: { X-Page: "{{ .Query.page }}" } }
+  query:   { remove: [page], add: { token: "{{ .Header.X-Token }}" } }
+`)
+	ex := newExchange("GET", "/users/42?page=2")
+	ex.ReqHeader.Set("X-Token", "t1")
+	var seen *policytest.Exchange
+	if err := h.Handle(ex, policytest.Upstream(200, nil, "", &seen)); err != nil {
+		t.Fatal(err)
+	}
+	if seen.Raw != "token=t1" || seen.ReqHeader.Get("X-Page") != "2" || seen.ReqHeader.Get("X-Token") != "" {
+		t.Errorf("query %q, headers %v", seen.Raw, seen.ReqHeader)
+	}
+}
+
 func TestRequestQuery(t *testing.T) {
 	h := build(t, `
 request:
