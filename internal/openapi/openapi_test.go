@@ -243,3 +243,14 @@ func TestTrimBasePath(t *testing.T) {
 		}
 	}
 }
+
+func TestParseJSON(t *testing.T) {
+	d, err := Parse([]byte(`{"openapi":"3.1.0","info":{"title":"j","version":"1"},
+"paths":{"/a/{id}":{"get":{"operationId":"getA","parameters":[{"name":"id","in":"path","required":true,"schema":{"type":["integer","null"]}}],"responses":{"200":{"description":"ok"}}}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op, params := d.Find("GET", "/a/9"); op == nil || op.ID != "getA" || params["id"] != "9" {
+		t.Errorf("got %v %v", op, params)
+	}
+}
