@@ -79,6 +79,15 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 	})
 }
 
+func TestOpenRejectsUnknownDSN(t *testing.T) {
+	for _, dsn := range []string{"", "mysql://x", "sqlite://", "postgres://127.0.0.1:1/x?connect_timeout=1"} {
+		if st, err := store.Open(context.Background(), dsn); err == nil {
+			st.Close()
+			t.Errorf("Open(%q) succeeded", dsn)
+		}
+	}
+}
+
 func TestConsumers(t *testing.T) {
 	ctx := context.Background()
 	storetest.ForEachDriver(t, func(t *testing.T, dsn string) {
@@ -109,6 +118,11 @@ func TestConsumers(t *testing.T) {
 		got, _ := st.GetConsumer(ctx, c.ID)
 		if got.Plan != "pro" || !got.Disabled || len(got.Groups) != 0 {
 			t.Fatalf("after update: %+v", got)
+		}
+		other := mustConsumer(t, st, "other")
+		other.Name = "acme"
+		if err := st.UpdateConsumer(ctx, other); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("rename onto a taken name: %v", err)
 		}
 		if err := st.UpdateConsumer(ctx, &store.Consumer{ID: "c_missing", Name: "x"}); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("update missing: %v", err)
