@@ -1,33 +1,35 @@
-// Package app wires tollgate's parts into one running gateway: config load,
-// compile, listeners, reload on SIGHUP and file change, graceful shutdown.
+// Package app wires tollgate's parts into one running gateway: node settings,
+// store, credential cache, control plane (config revisions), compile, proxy
+// and admin listeners, reload on SIGHUP and file change, graceful shutdown.
 package app
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
 
 	"github.com/tollgate-dev/tollgate/internal/compile"
 	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/controlplane"
+	"github.com/tollgate-dev/tollgate/internal/credentials"
 	"github.com/tollgate-dev/tollgate/internal/runtime"
 	"github.com/tollgate-dev/tollgate/internal/server"
+	"github.com/tollgate-dev/tollgate/internal/store"
 	"github.com/tollgate-dev/tollgate/internal/upstream"
+	"github.com/tollgate-dev/tollgate/internal/versioning"
 )
+
+// Version is reported by /status; cmd/tollgate sets it from its ldflags.
+var Version = "dev"
 
 // Options say where the config comes from.
 type Options struct {
-	// ConfigPath is the config file; "" with Document set means an in-memory
+	// ConfigPath is the node's file; "" with Document set means an in-memory
 	// document (the quickstart).
 	ConfigPath string
 	Document   []byte
@@ -36,91 +38,145 @@ type Options struct {
 	Ready func(a *App)
 }
 
-// App is one running gateway.
+// App is one running gateway node.
 type App struct {
 	opts     Options
 	log      *slog.Logger
+	started  time.Time
+	node     *config.Config
+	st       store.Store
+	creds    *credentials.Cache
 	registry *upstream.Registry
 	state    *compile.State
+	mgr      *controlplane.Manager
 	gw       *runtime.Gateway
 	srv      *server.Server
-	cfg      *config.Config
-	mu       sync.Mutex // serialises reloads
+	admin    *adminListener
 	proxyLn  net.Listener
 	tlsLn    net.Listener
+
+	mu    sync.Mutex // serialises Apply
+	pools map[string]*upstream.Pool
+	cfg   *config.Config
+
+	cancelBg context.CancelFunc
+	closers  []func()
 }
 
-// New loads and compiles the config and binds the listeners.
-func New(opts Options) (*App, error) {
-	a := &App{opts: opts, log: opts.Log, registry: upstream.NewRegistry(opts.Log), state: compile.NewState()}
-	cfg, err := a.load()
+// New opens the store, boots the config (from the file, or the store's latest
+// revision for a node file without routes) and binds the listeners.
+func New(opts Options) (_ *App, err error) {
+	a := &App{opts: opts, log: opts.Log, started: time.Now(), registry: upstream.NewRegistry(opts.Log), state: compile.NewState()}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	a.closers = append(a.closers, a.registry.Close)
+	raw, source, err := a.source()
 	if err != nil {
 		return nil, err
 	}
-	t, err := a.compile(cfg)
-	if err != nil {
-		a.registry.Close()
+	if a.node, err = config.Parse(raw, source); err != nil {
 		return nil, err
 	}
-	a.cfg = cfg
-	a.gw = runtime.NewGateway(t, a.log)
-	a.srv = server.New(a.gw, cfg.Server, a.log)
-	if err := a.listen(cfg); err != nil {
-		a.registry.Close()
+	if err := a.openState(); err != nil {
+		return nil, err
+	}
+	a.mgr = controlplane.New(a.st, a, a.node, a.log)
+	if err := a.mgr.Boot(context.Background(), raw, source); err != nil {
+		return nil, err
+	}
+	a.srv = server.New(a.gw, a.node.Server, a.log)
+	if err := a.listen(); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-func (a *App) load() (*config.Config, error) {
-	var (
-		cfg *config.Config
-		err error
-	)
-	if a.opts.ConfigPath != "" {
-		cfg, err = config.Load(a.opts.ConfigPath)
-	} else {
-		cfg, err = config.Parse(a.opts.Document, "quickstart")
+func (a *App) source() ([]byte, string, error) {
+	if a.opts.ConfigPath == "" {
+		return a.opts.Document, "quickstart", nil
 	}
+	raw, err := os.ReadFile(a.opts.ConfigPath)
 	if err != nil {
-		return nil, err
+		return nil, "", fmt.Errorf("read config: %w", err)
 	}
-	cfg.Defaults()
-	return cfg, nil
+	return raw, a.opts.ConfigPath, nil
 }
 
-func (a *App) compile(cfg *config.Config) (*runtime.Table, error) {
+// openState opens the store and the in-memory credential cache over it.
+func (a *App) openState() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := store.OpenWith(ctx, a.node.Store, store.Options{Log: a.log})
+	if err != nil {
+		return fmt.Errorf("store %s: %w", redact(a.node.Store), err)
+	}
+	a.st = st
+	a.closers = append(a.closers, func() { _ = st.Close() })
+	creds, err := credentials.New(ctx, st, a.log)
+	if err != nil {
+		return fmt.Errorf("credential cache: %w", err)
+	}
+	a.creds = creds
+	a.closers = append(a.closers, creds.Close)
+	return nil
+}
+
+// Apply puts cfg live: update the upstream pools, compile, swap. It is the
+// control plane's Applier; an error leaves the running table untouched.
+func (a *App) Apply(cfg *config.Config) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	pools, err := a.registry.Update(cfg.Services)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return compile.Compile(cfg, compile.Env{Pools: pools, State: a.state, Services: map[string]any{}})
+	t, err := compile.Compile(cfg, a.env(pools))
+	if err != nil {
+		if a.cfg != nil {
+			_, _ = a.registry.Update(a.cfg.Services) // keep the running pools alive
+		}
+		return err
+	}
+	if a.gw == nil {
+		a.gw = runtime.NewGateway(t, a.log)
+	} else {
+		a.gw.Swap(t)
+	}
+	a.cfg, a.pools = cfg, pools
+	a.seedConsumers(cfg)
+	return nil
 }
 
-func (a *App) listen(cfg *config.Config) error {
-	ln, err := net.Listen("tcp", cfg.Listen.Proxy)
-	if err != nil {
-		return fmt.Errorf("proxy listener %s: %w", cfg.Listen.Proxy, err)
+func (a *App) env(pools map[string]*upstream.Pool) compile.Env {
+	return compile.Env{
+		Pools: pools,
+		State: a.state,
+		Services: map[string]any{
+			"credentials": a.creds,
+			"consumers":   a.creds,
+		},
+		NewVersions: func(v *config.Versions) (runtime.VersionSelector, error) {
+			return versioning.New(v, time.Now)
+		},
 	}
-	a.proxyLn = ln
-	if cfg.TLS != nil && cfg.Listen.TLS != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("tls: %w", err)
+}
+
+// seedConsumers creates the config's seed consumers that do not exist yet.
+func (a *App) seedConsumers(cfg *config.Config) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, c := range cfg.Consumers {
+		if _, err := a.st.GetConsumer(ctx, c.Name); err == nil || !errors.Is(err, store.ErrNotFound) {
+			continue
 		}
-		tln, err := net.Listen("tcp", cfg.Listen.TLS)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("tls listener %s: %w", cfg.Listen.TLS, err)
+		sc := &store.Consumer{Name: c.Name, Plan: c.Plan, Groups: c.Groups, Metadata: c.Metadata}
+		if err := a.st.CreateConsumer(ctx, sc); err != nil && !errors.Is(err, store.ErrConflict) {
+			a.log.Warn("could not create seed consumer", "consumer", c.Name, "err", err)
 		}
-		a.tlsLn = tln
-		go func() {
-			_ = a.srv.ServeTLS(tln, &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert})
-		}()
 	}
-	go func() { _ = a.srv.Serve(ln) }()
-	return nil
 }
 
 // ProxyAddr is the bound proxy address (useful with port 0 in tests).
@@ -134,120 +190,68 @@ func (a *App) TLSAddr() string {
 	return a.tlsLn.Addr().String()
 }
 
-// Gateway exposes the live gateway (admin API, tests).
+// AdminAddr is the bound admin address, "" when the admin listener is off.
+func (a *App) AdminAddr() string {
+	if a.admin == nil {
+		return ""
+	}
+	return a.admin.ln.Addr().String()
+}
+
+// Gateway exposes the live gateway (tests).
 func (a *App) Gateway() *runtime.Gateway { return a.gw }
 
-// Reload re-reads the config; a bad document is refused and the old one
-// keeps serving. It reports whether a new table went live.
+// Store exposes the store (the quickstart creates its demo consumer).
+func (a *App) Store() store.Store { return a.st }
+
+// Reload re-reads the node's file and applies it through the control plane
+// (a new revision when its document changed). A bad file is refused and the
+// running config keeps serving. It reports whether anything changed.
 func (a *App) Reload() (bool, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	cfg, err := a.load()
-	if err != nil {
-		return false, err
-	}
-	if cfg.Hash() == a.cfg.Hash() {
+	if a.opts.ConfigPath == "" {
 		return false, nil
 	}
-	if cfg.Listen != a.cfg.Listen {
-		a.log.Warn("listener changes need a restart; keeping the current listeners")
-	}
-	t, err := a.compile(cfg)
+	raw, source, err := a.source()
 	if err != nil {
-		_, _ = a.registry.Update(a.cfg.Services) // keep the old pools alive
 		return false, err
 	}
-	a.gw.Swap(t)
-	a.cfg = cfg
-	return true, nil
-}
-
-// Run serves until ctx ends or SIGTERM/SIGINT, reloading on SIGHUP and when
-// the config file changes, then shuts down gracefully.
-func (a *App) Run(ctx context.Context) error {
-	if a.opts.Ready != nil {
-		a.opts.Ready(a)
-	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
-	changes := a.watch(ctx)
-	for {
-		select {
-		case <-ctx.Done():
-			return a.Shutdown()
-		case s := <-sigs:
-			if s != syscall.SIGHUP {
-				a.log.Info("shutting down", "signal", s.String())
-				return a.Shutdown()
-			}
-			a.reloadAndLog("SIGHUP")
-		case <-changes:
-			a.reloadAndLog("file change")
-		}
-	}
-}
-
-func (a *App) reloadAndLog(why string) {
-	ok, err := a.Reload()
-	switch {
-	case err != nil:
-		a.log.Error("config reload refused; the previous config keeps serving", "trigger", why, "errors", err.Error())
-	case ok:
-		a.log.Info("config reloaded", "trigger", why, "hash", a.cfg.Hash()[:12])
-	}
-}
-
-// watch reports changes of the config file (editors replace files, so the
-// directory is watched), debounced.
-func (a *App) watch(ctx context.Context) <-chan struct{} {
-	out := make(chan struct{}, 1)
-	if a.opts.ConfigPath == "" {
-		return out
-	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		a.log.Warn("config file watching is off", "err", err)
-		return out
-	}
-	abs, _ := filepath.Abs(a.opts.ConfigPath)
-	if err := w.Add(filepath.Dir(abs)); err != nil {
-		w.Close()
-		return out
-	}
-	go func() {
-		defer w.Close()
-		var debounce <-chan time.Time
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev := <-w.Events:
-				if p, _ := filepath.Abs(ev.Name); p == abs {
-					debounce = time.After(200 * time.Millisecond)
-				}
-			case <-w.Errors:
-			case <-debounce:
-				select {
-				case out <- struct{}{}:
-				default:
-				}
-			}
-		}
-	}()
-	return out
-}
-
-// Shutdown stops accepting, drains in-flight requests within the configured
-// deadline, and releases upstream pools.
-func (a *App) Shutdown() error {
-	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout.D())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := a.srv.Shutdown(ctx)
-	a.registry.Close()
-	if errors.Is(err, context.DeadlineExceeded) {
-		a.log.Warn("shutdown deadline passed with requests still running")
-		return nil
+	_, changed, err := a.mgr.ApplyFile(ctx, raw, source)
+	return changed, err
+}
+
+func redact(dsn string) string {
+	if i := indexAt(dsn); i > 0 {
+		if j := indexScheme(dsn); j > 0 && j < i {
+			return dsn[:j] + "***" + dsn[i:]
+		}
 	}
-	return err
+	return dsn
+}
+
+func indexAt(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '@' {
+			return i
+		}
+	}
+	return -1
+}
+
+func indexScheme(s string) int {
+	for i := 0; i+3 <= len(s); i++ {
+		if s[i:i+3] == "://" {
+			return i + 3
+		}
+	}
+	return -1
+}
+
+// close releases everything opened so far, newest first.
+func (a *App) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
 }

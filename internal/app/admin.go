@@ -1,0 +1,81 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/admin"
+	"github.com/tollgate-dev/tollgate/internal/runtime"
+	"github.com/tollgate-dev/tollgate/internal/upstream"
+)
+
+type adminListener struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+// startAdmin binds the admin API. A non-loopback address without a token
+// is refused (SPEC §2).
+func (a *App) startAdmin() error {
+	addr := a.node.Listen.Admin
+	if addr == "" {
+		return nil
+	}
+	if a.node.Admin.Token == "" && !loopback(addr) {
+		return errors.New("the admin listener " + addr + " is not a loopback address and admin.token is empty; set admin.token or bind 127.0.0.1")
+	}
+	h, err := admin.New(admin.Options{
+		Token:   a.node.Admin.Token,
+		Version: Version,
+		Started: a.started,
+		Store:   a.st,
+		Config:  a.mgr,
+		Table:   func() *runtime.Table { return a.gw.Table() },
+		Pools:   a.livePools,
+		Health:  a.health,
+		Extra:   a.adminExtras(),
+		Log:     a.log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("admin listener %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 90 * time.Second, MaxHeaderBytes: 64 << 10}
+	a.admin = &adminListener{ln: ln, srv: srv}
+	a.closers = append(a.closers, func() { _ = srv.Close() })
+	go func() { _ = srv.Serve(ln) }()
+	return nil
+}
+
+func (a *App) livePools() map[string]*upstream.Pool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pools
+}
+
+func (a *App) health() map[string]admin.ComponentHealth {
+	up, detail, since := a.mgr.Health()
+	return map[string]admin.ComponentHealth{"store": {Up: up, Detail: detail, Since: since}}
+}
+
+// adminExtras are the routes other parts mount on the admin listener.
+func (a *App) adminExtras() map[string]http.Handler { return map[string]http.Handler{} }
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
