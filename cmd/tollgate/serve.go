@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -58,12 +59,25 @@ func serveCmd() *cobra.Command {
 }
 
 func printQuickstart(a *app.App) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	key, err := quickstart.DemoKey(ctx, a.Store())
+	keyLine := "  the demo consumer's key was printed on the first run; make another with:\n" +
+		"        tollgate keys create demo"
+	switch {
+	case err != nil:
+		keyLine = "  could not create the demo key: " + err.Error()
+	case key != "":
+		keyLine = "  demo consumer key (shown once, keep it): " + key + "\n" +
+			"  try:  curl -i -H 'X-API-Key: " + key + "' http://localhost:" + port(a.ProxyAddr()) + "/private/hello"
+	}
 	fmt.Fprintf(os.Stderr, `
-tollgate quickstart (no config file found)
-  proxy listening on %s
+tollgate quickstart (no config file found; state in ./tollgate-data/)
+  proxy  http://localhost:%s    admin  http://%s
   try:  curl -i http://localhost:%s/demo/hello
+%s
 
-`, a.ProxyAddr(), port(a.ProxyAddr()))
+`, port(a.ProxyAddr()), a.AdminAddr(), port(a.ProxyAddr()), keyLine)
 }
 
 func port(addr string) string {

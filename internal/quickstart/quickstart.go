@@ -4,12 +4,15 @@
 package quickstart
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/store"
 )
 
 // Upstream is the built-in demo service.
@@ -71,5 +74,30 @@ routes:
     service: demo
     match: { paths: ["/demo/", "/demo"] }
     strip_prefix: /demo
+  - name: private
+    service: demo
+    match: { paths: ["/private/", "/private"] }
+    strip_prefix: /private
+    policies:
+      key_auth: {}
+consumers:
+  - name: demo
 `, url)) + "\n")
+}
+
+// DemoKey gives the demo consumer a key the first time the quickstart runs
+// and returns its plaintext (shown once); "" when the consumer already has
+// a key from an earlier run.
+func DemoKey(ctx context.Context, st store.Store) (string, error) {
+	keys, err := st.ListKeys(ctx, "demo")
+	if err != nil {
+		return "", err
+	}
+	for _, k := range keys {
+		if k.Active(time.Now()) {
+			return "", nil
+		}
+	}
+	_, plain, err := st.CreateKey(ctx, "demo", nil)
+	return plain, err
 }
