@@ -11,11 +11,15 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/store/migrations"
 	"github.com/tollgate-dev/tollgate/internal/store/postgres"
 	"github.com/tollgate-dev/tollgate/internal/store/sqlite"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Options tune Open; the zero value is the production default.
 type Options struct {
 	Log *slog.Logger // default slog.Default()
+	// BcryptCost for basic credential hashes; default bcrypt.DefaultCost.
+	// Tests lower it (bcrypt.MinCost) to stay fast under -race.
+	BcryptCost int
 }
 
 // Open connects to dsn (sqlite://PATH or postgres://...), applies pending
@@ -29,6 +33,9 @@ func OpenWith(ctx context.Context, dsn string, o Options) (Store, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.BcryptCost == 0 {
+		o.BcryptCost = bcrypt.DefaultCost
+	}
 	d, db, err := openDB(ctx, dsn)
 	if err != nil {
 		return nil, err
@@ -37,7 +44,7 @@ func OpenWith(ctx context.Context, dsn string, o Options) (Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &sqlStore{db: db, d: d, log: o.Log}
+	s := &sqlStore{db: db, d: d, log: o.Log, bcryptCost: o.BcryptCost}
 	if err := s.startFeed(ctx, dsn); err != nil {
 		db.Close()
 		return nil, err

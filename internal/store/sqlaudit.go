@@ -82,6 +82,11 @@ func (s *sqlStore) PutConfigRevision(ctx context.Context, doc []byte, hash, auth
 	var rev int64
 	var created bool
 	err := s.write(ctx, func(t *tx) error {
+		if s.d.name == "postgres" { // serialise revision writers (SQLite's BEGIN IMMEDIATE already does)
+			if _, err := t.exec("SELECT pg_advisory_xact_lock(hashtext('tollgate_config_revisions.' || coalesce(current_schema(), '')))"); err != nil {
+				return err
+			}
+		}
 		var latest int64
 		var latestHash string
 		err := t.queryRow("SELECT n, hash FROM config_revisions ORDER BY n DESC LIMIT 1").Scan(&latest, &latestHash)

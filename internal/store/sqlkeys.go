@@ -165,7 +165,7 @@ func (s *sqlStore) SetBasicCredential(ctx context.Context, consumerID, username,
 	if password == "" || len(password) > 72 { // bcrypt reads at most 72 bytes
 		return fmt.Errorf("%w: password must be 1-72 bytes", ErrInvalid)
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost)
 	if err != nil {
 		return err
 	}

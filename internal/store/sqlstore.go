@@ -21,6 +21,8 @@ type sqlStore struct {
 	log  *slog.Logger
 	feed *feed
 
+	bcryptCost int
+
 	stop   context.CancelFunc
 	wg     sync.WaitGroup
 	closed sync.Once

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ import (
 
 func open(t *testing.T, dsn string) store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), dsn)
+	st, err := store.OpenWith(context.Background(), dsn, store.Options{BcryptCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -78,6 +79,15 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 	})
 }
 
+func TestOpenRejectsUnknownDSN(t *testing.T) {
+	for _, dsn := range []string{"", "mysql://x", "sqlite://", "postgres://127.0.0.1:1/x?connect_timeout=1"} {
+		if st, err := store.Open(context.Background(), dsn); err == nil {
+			st.Close()
+			t.Errorf("Open(%q) succeeded", dsn)
+		}
+	}
+}
+
 func TestConsumers(t *testing.T) {
 	ctx := context.Background()
 	storetest.ForEachDriver(t, func(t *testing.T, dsn string) {
@@ -108,6 +118,11 @@ func TestConsumers(t *testing.T) {
 		got, _ := st.GetConsumer(ctx, c.ID)
 		if got.Plan != "pro" || !got.Disabled || len(got.Groups) != 0 {
 			t.Fatalf("after update: %+v", got)
+		}
+		other := mustConsumer(t, st, "other")
+		other.Name = "acme"
+		if err := st.UpdateConsumer(ctx, other); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("rename onto a taken name: %v", err)
 		}
 		if err := st.UpdateConsumer(ctx, &store.Consumer{ID: "c_missing", Name: "x"}); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("update missing: %v", err)
@@ -388,5 +403,67 @@ func TestChangesAcrossNodes(t *testing.T) {
 		}
 		waitChange(t, chB, store.Change{Kind: store.KindKey, ID: k.ID, ConsumerID: c.ID}, within)
 		t.Logf("%s: revoke seen by the other node after %v", a.Dialect(), time.Since(start))
+	})
+}
+
+// TestListenReconnects kills node B's LISTEN connection: B must reconnect and
+// still see node A's revoke (by NOTIFY again, or by the poll meanwhile).
+func TestListenReconnects(t *testing.T) {
+	ctx := context.Background()
+	dsn := storetest.PostgresDSN(t)
+	a, b := open(t, dsn), open(t, dsn)
+	name := "tollgate-listen " + dsn[strings.LastIndex(dsn, "search_path=")+len("search_path="):]
+	count := func() int {
+		var n int
+		if err := a.DB().QueryRowContext(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", name).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 5 s", what)
+			}
+		}
+	}
+	waitFor("both listeners connected", func() bool { return count() == 2 })
+	if _, err := a.DB().ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", name); err != nil {
+		t.Fatal(err)
+	}
+	c := mustConsumer(t, a, "acme")
+	k, _, _ := a.CreateKey(ctx, c.ID, nil)
+	chB := b.Changes()
+	a.RevokeKey(ctx, c.ID, k.ID)
+	waitChange(t, chB, store.Change{Kind: store.KindKey, ID: k.ID, ConsumerID: c.ID}, 3*time.Second)
+	waitFor("listeners reconnected", func() bool { return count() == 2 })
+}
+
+// TestConcurrentConfigRevisions: two nodes storing documents at once get
+// distinct, gap-free revision numbers.
+func TestConcurrentConfigRevisions(t *testing.T) {
+	ctx := context.Background()
+	storetest.ForEachDriver(t, func(t *testing.T, dsn string) {
+		nodes := []store.Store{open(t, dsn), open(t, dsn)}
+		var wg sync.WaitGroup
+		revs := make([]int64, 10)
+		for i := range revs {
+			wg.Go(func() {
+				rev, created, err := nodes[i%2].PutConfigRevision(ctx, []byte(fmt.Sprint(i)), fmt.Sprint("h", i), "", "")
+				if err != nil || !created {
+					t.Errorf("Put #%d: %d %v %v", i, rev, created, err)
+				}
+				revs[i] = rev
+			})
+		}
+		wg.Wait()
+		seen := map[int64]bool{}
+		for _, r := range revs {
+			if r < 1 || r > 10 || seen[r] {
+				t.Fatalf("revisions %v", revs)
+			}
+			seen[r] = true
+		}
 	})
 }

@@ -60,8 +60,23 @@ func Listen(ctx context.Context, dsn, channel string, wake func(), log *slog.Log
 	}
 }
 
+// ListenerName is the application_name of the LISTEN connection (plus the
+// search_path when set), so operators and tests can find it in pg_stat_activity.
+func ListenerName(cfg *pgx.ConnConfig) string {
+	name := "tollgate-listen"
+	if sp := cfg.RuntimeParams["search_path"]; sp != "" {
+		name += " " + sp
+	}
+	return name
+}
+
 func listenOnce(ctx context.Context, dsn, channel string, wake, connected func()) error {
-	conn, err := pgx.Connect(ctx, dsn)
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return err
+	}
+	cfg.RuntimeParams["application_name"] = ListenerName(cfg)
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,318 @@
+// Package credentials is the in-memory credential cache the request path
+// authenticates against: API keys and basic credentials of every consumer,
+// loaded from the store once and kept current from its change feed, so a
+// request never waits on the database.
+package credentials
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/policy"
+	"github.com/tollgate-dev/tollgate/internal/store"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Errors from LookupKey and CheckBasic. They are for logs and metrics; the
+// client only ever sees a generic 401.
+var (
+	ErrUnknown  = errors.New("credentials: unknown or malformed credential")
+	ErrExpired  = errors.New("credentials: key expired")
+	ErrDisabled = errors.New("credentials: consumer disabled")
+)
+
+// Options tune the cache; zero values take the defaults.
+type Options struct {
+	// Resync is the period of the full reload that repairs anything the
+	// change feed missed. Default 30 s; negative disables it.
+	Resync time.Duration
+	// BasicTTL is how long a successful bcrypt verification is reused. Default 60 s.
+	BasicTTL time.Duration
+}
+
+const (
+	shardCount      = 64 // key map shards: readers on many cores do not share one lock word
+	maxVerified     = 10000
+	defaultResync   = 30 * time.Second
+	defaultBasicTTL = time.Minute
+)
+
+// Cache is safe for concurrent use. Reads take one shard read lock; writers
+// (change feed, resync) are serialised by updateMu.
+type Cache struct {
+	st   store.Store
+	log  *slog.Logger
+	opts Options
+
+	shards [shardCount]keyShard
+
+	cmu       sync.RWMutex
+	consumers map[string]*consumerSlot // by id
+	byName    map[string]*consumerSlot
+	basic     map[string]*basicEntry // by username
+
+	vmu      sync.Mutex
+	verified map[[32]byte]verifiedEntry
+
+	updateMu sync.Mutex
+	dirtyMu  sync.Mutex
+	dirty    map[string]bool // consumers changed while a full resync is loading; nil when none runs
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+type keyShard struct {
+	mu sync.RWMutex
+	m  map[uint64]keyEntry
+	_  [32]byte // keep shards on separate cache lines
+}
+
+// keyEntry is 48 bytes: the map key is the packed public id, so no string per key.
+type keyEntry struct {
+	hash    [32]byte
+	slot    *consumerSlot
+	expires int64 // unix nanoseconds, 0 = never
+}
+
+// consumerSlot is shared by the consumer's keys; swapping state updates all
+// of them at once. keys and username are touched only under updateMu.
+type consumerSlot struct {
+	id       string
+	state    atomic.Pointer[consumerState] // nil once the consumer is deleted
+	keys     []uint64
+	username string
+}
+
+type consumerState struct {
+	c        *policy.Consumer
+	disabled bool
+}
+
+type basicEntry struct {
+	hash []byte
+	slot *consumerSlot
+}
+
+// verifiedEntry remembers the outcome of a bcrypt check. It is valid only
+// while basic[user] is still the same *basicEntry (nil for an unknown user),
+// so any change to the credential invalidates it.
+type verifiedEntry struct {
+	basic *basicEntry
+	until int64
+	ok    bool
+}
+
+// New loads the store's snapshot (ctx bounds that load only) and keeps the
+// cache current until Close is called.
+func New(ctx context.Context, st store.Store, log *slog.Logger) (*Cache, error) {
+	return NewWith(ctx, st, log, Options{})
+}
+
+// NewWith is New with options.
+func NewWith(ctx context.Context, st store.Store, log *slog.Logger, o Options) (*Cache, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	c := newCache(o)
+	c.st, c.log = st, log
+	changes := st.Changes() // subscribe first: nothing committed after the snapshot is missed
+	snap, err := st.LoadSnapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.applyFull(snap)
+	// The cache must outlive ctx: a cache that silently stopped following
+	// the store would keep accepting revoked keys.
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	c.stop = stop
+	c.wg.Add(1)
+	go func() { defer c.wg.Done(); c.follow(bg, changes) }()
+	if c.opts.Resync > 0 {
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); c.resyncLoop(bg) }()
+	}
+	return c, nil
+}
+
+// NewStatic builds a cache from a snapshot that never changes (tests,
+// benchmarks, the quickstart before a store exists).
+func NewStatic(snap *store.Snapshot) *Cache {
+	c := newCache(Options{})
+	c.applyFull(snap)
+	return c
+}
+
+func newCache(o Options) *Cache {
+	if o.Resync == 0 {
+		o.Resync = defaultResync
+	}
+	if o.BasicTTL <= 0 {
+		o.BasicTTL = defaultBasicTTL
+	}
+	c := &Cache{opts: o, consumers: map[string]*consumerSlot{}, byName: map[string]*consumerSlot{},
+		basic: map[string]*basicEntry{}, verified: map[[32]byte]verifiedEntry{}, stop: func() {}}
+	for i := range c.shards {
+		c.shards[i].m = map[uint64]keyEntry{}
+	}
+	return c
+}
+
+// Close stops following the store.
+func (c *Cache) Close() {
+	c.stop()
+	c.wg.Wait()
+}
+
+// LookupKey authenticates a presented API key at now. It does no I/O.
+// The returned consumer is shared: callers must not modify it.
+func (c *Cache) LookupKey(key string, now time.Time) (*policy.Consumer, error) {
+	pub, secret, ok := store.ParseKey(key)
+	if !ok {
+		return nil, ErrUnknown
+	}
+	id, _ := packPublicID(pub)
+	sh := &c.shards[id%shardCount]
+	sh.mu.RLock()
+	e, found := sh.m[id]
+	sh.mu.RUnlock()
+	h := store.HashSecret(secret) // hashed even when not found: same work either way
+	if !found || subtle.ConstantTimeCompare(h[:], e.hash[:]) != 1 {
+		return nil, ErrUnknown
+	}
+	if e.expires != 0 && now.UnixNano() >= e.expires {
+		return nil, ErrExpired
+	}
+	return e.slot.consumer()
+}
+
+func (s *consumerSlot) consumer() (*policy.Consumer, error) {
+	st := s.state.Load()
+	if st == nil {
+		return nil, ErrUnknown
+	}
+	if st.disabled {
+		return nil, ErrDisabled
+	}
+	return st.c, nil
+}
+
+// CheckBasic verifies a username and password. bcrypt is slow on purpose, so
+// the outcome is remembered for BasicTTL, keyed by SHA-256 of user:pass, and
+// forgotten as soon as that credential or its consumer changes. Unknown users
+// cost a bcrypt too, so timing does not tell which usernames exist.
+func (c *Cache) CheckBasic(user, pass string) (*policy.Consumer, error) {
+	c.cmu.RLock()
+	be := c.basic[user]
+	c.cmu.RUnlock()
+	vk := sha256.Sum256([]byte(user + ":" + pass))
+	now := time.Now().UnixNano()
+	c.vmu.Lock()
+	v, hit := c.verified[vk]
+	c.vmu.Unlock()
+	if !hit || v.basic != be || now >= v.until {
+		v = verifiedEntry{basic: be, until: now + int64(c.opts.BasicTTL), ok: verify(be, pass)}
+		c.remember(vk, v)
+	}
+	if !v.ok {
+		return nil, ErrUnknown
+	}
+	return be.slot.consumer()
+}
+
+// dummyHash is compared against for unknown users.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("tollgate-no-such-user"), bcrypt.DefaultCost)
+	return h
+})
+
+func verify(be *basicEntry, pass string) bool {
+	if be == nil {
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(pass))
+		return false
+	}
+	return bcrypt.CompareHashAndPassword(be.hash, []byte(pass)) == nil
+}
+
+func (c *Cache) remember(k [32]byte, v verifiedEntry) {
+	c.vmu.Lock()
+	defer c.vmu.Unlock()
+	if len(c.verified) >= maxVerified {
+		clear(c.verified) // crude but bounded; a miss only costs one bcrypt
+	}
+	c.verified[k] = v
+}
+
+// ConsumerByID implements policy.Directory. Disabled consumers are not found.
+func (c *Cache) ConsumerByID(id string) (*policy.Consumer, bool) {
+	c.cmu.RLock()
+	s := c.consumers[id]
+	c.cmu.RUnlock()
+	return found(s)
+}
+
+// ConsumerByName implements policy.Directory. Disabled consumers are not found.
+func (c *Cache) ConsumerByName(name string) (*policy.Consumer, bool) {
+	c.cmu.RLock()
+	s := c.byName[name]
+	c.cmu.RUnlock()
+	return found(s)
+}
+
+func found(s *consumerSlot) (*policy.Consumer, bool) {
+	if s == nil {
+		return nil, false
+	}
+	pc, err := s.consumer()
+	return pc, err == nil
+}
+
+// Len reports how many consumers and keys are cached.
+func (c *Cache) Len() (consumers, keys int) {
+	c.cmu.RLock()
+	consumers = len(c.consumers)
+	c.cmu.RUnlock()
+	for i := range c.shards {
+		c.shards[i].mu.RLock()
+		keys += len(c.shards[i].m)
+		c.shards[i].mu.RUnlock()
+	}
+	return consumers, keys
+}
+
+var _ policy.Directory = (*Cache)(nil)
+
+// packPublicID turns the 8 base62 characters of a key's public id into a
+// uint64 (62^8 < 2^48), the key map's key.
+func packPublicID(pub string) (uint64, bool) {
+	if len(pub) != store.KeyPublicLen {
+		return 0, false
+	}
+	var v uint64
+	for i := 0; i < len(pub); i++ {
+		d, ok := base62Digit(pub[i])
+		if !ok {
+			return 0, false
+		}
+		v = v*62 + uint64(d)
+	}
+	return v, true
+}
+
+func base62Digit(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'A' <= c && c <= 'Z':
+		return c - 'A' + 10, true
+	case 'a' <= c && c <= 'z':
+		return c - 'a' + 36, true
+	}
+	return 0, false
+}

@@ -1,0 +1,322 @@
+package credentials
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/store"
+	"github.com/tollgate-dev/tollgate/internal/store/storetest"
+	"golang.org/x/crypto/bcrypt"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func openStore(t *testing.T, dsn string) store.Store {
+	t.Helper()
+	st, err := store.OpenWith(context.Background(), dsn, store.Options{Log: quiet, BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func newCacheFor(t *testing.T, st store.Store, o Options) *Cache {
+	t.Helper()
+	c, err := NewWith(context.Background(), st, quiet, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// eventually polls cond for up to d; the cache follows the feed asynchronously.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < d {
+		if cond() {
+			return time.Since(start)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %v", what, d)
+	return 0
+}
+
+func TestLookupKeyFollowsStore(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, storetest.SQLiteDSN(t))
+	acme := &store.Consumer{Name: "acme", Plan: "free", Groups: []string{"staff"}}
+	st.CreateConsumer(ctx, acme)
+	k1, key1, _ := st.CreateKey(ctx, acme.ID, nil)
+	soon := time.Now().Add(time.Hour)
+	_, expiring, _ := st.CreateKey(ctx, acme.ID, &soon)
+	past := time.Now().Add(-time.Minute)
+	_, expired, _ := st.CreateKey(ctx, acme.ID, &past)
+	c := newCacheFor(t, st, Options{})
+
+	now := time.Now()
+	if _, err := c.LookupKey(expiring, now); err != nil {
+		t.Fatalf("key expiring in an hour: %v", err)
+	}
+	pc, err := c.LookupKey(key1, now)
+	if err != nil || pc.ID != acme.ID || pc.Name != "acme" || pc.Plan != "free" || !pc.InGroup("staff") {
+		t.Fatalf("LookupKey = %+v, %v", pc, err)
+	}
+	pub, _, _ := store.ParseKey(key1)
+	bad := []struct {
+		name, key string
+		want      error
+	}{
+		{"expired before load", expired, ErrUnknown}, // never loaded
+		{"expired since load", expiring, ErrExpired},
+		{"wrong secret", "tg_live_" + pub + "_" + strings.Repeat("A", 32), ErrUnknown},
+		{"unknown id", "tg_live_ZZZZZZZZ_" + strings.Repeat("A", 32), ErrUnknown},
+		{"malformed", "tg_live_short", ErrUnknown},
+		{"empty", "", ErrUnknown},
+		{"bad chars", "tg_live_" + pub + "_" + strings.Repeat("!", 32), ErrUnknown},
+	}
+	for _, b := range bad {
+		t.Run(b.name, func(t *testing.T) {
+			if _, err := c.LookupKey(b.key, now.Add(2*time.Hour)); !errors.Is(err, b.want) {
+				t.Fatalf("err = %v, want %v", err, b.want)
+			}
+		})
+	}
+
+	// A key created after start is accepted; a revoked one is refused within 1 s.
+	_, key2, _ := st.CreateKey(ctx, "acme", nil)
+	eventually(t, time.Second, "new key accepted", func() bool { _, err := c.LookupKey(key2, time.Now()); return err == nil })
+	st.RevokeKey(ctx, acme.ID, k1.ID)
+	eventually(t, time.Second, "revoked key refused", func() bool { _, err := c.LookupKey(key1, time.Now()); return err != nil })
+
+	acme.Disabled, acme.Name = true, "acme-renamed"
+	st.UpdateConsumer(ctx, acme)
+	eventually(t, time.Second, "disabled consumer refused", func() bool {
+		_, err := c.LookupKey(key2, time.Now())
+		return errors.Is(err, ErrDisabled)
+	})
+	if _, ok := c.ConsumerByName("acme"); ok {
+		t.Fatal("old name still resolves")
+	}
+	acme.Disabled = false
+	st.UpdateConsumer(ctx, acme)
+	eventually(t, 3*time.Second, "re-enabled", func() bool { pc, ok := c.ConsumerByName("acme-renamed"); return ok && pc.ID == acme.ID })
+
+	st.DeleteConsumer(ctx, acme.ID)
+	eventually(t, time.Second, "deleted consumer refused", func() bool {
+		_, err := c.LookupKey(key2, time.Now())
+		_, byID := c.ConsumerByID(acme.ID)
+		return err != nil && !byID
+	})
+	if nc, nk := c.Len(); nc != 0 || nk != 0 {
+		t.Fatalf("Len after delete = %d, %d", nc, nk)
+	}
+}
+
+func TestCheckBasic(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, storetest.SQLiteDSN(t))
+	a := &store.Consumer{Name: "a"}
+	st.CreateConsumer(ctx, a)
+	st.SetBasicCredential(ctx, a.ID, "alice", "first")
+	c := newCacheFor(t, st, Options{})
+
+	for range 2 { // the second check is served from the verification cache
+		if pc, err := c.CheckBasic("alice", "first"); err != nil || pc.ID != a.ID {
+			t.Fatalf("CheckBasic = %+v, %v", pc, err)
+		}
+	}
+	if _, err := c.CheckBasic("alice", "wrong"); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if _, err := c.CheckBasic("bob", "first"); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("unknown user: %v", err)
+	}
+	st.SetBasicCredential(ctx, a.ID, "alice", "second")
+	eventually(t, 5*time.Second, "old password refused after change", func() bool {
+		_, err := c.CheckBasic("alice", "first")
+		return err != nil
+	})
+	if _, err := c.CheckBasic("alice", "second"); err != nil {
+		t.Fatalf("new password: %v", err)
+	}
+	// A remembered failure must not outlive the credential that makes it succeed.
+	if _, err := c.CheckBasic("carol", "pw"); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("carol before she exists: %v", err)
+	}
+	carol := &store.Consumer{Name: "carol"}
+	st.CreateConsumer(ctx, carol)
+	st.SetBasicCredential(ctx, carol.ID, "carol", "pw")
+	eventually(t, 5*time.Second, "new user accepted despite the remembered failure", func() bool {
+		pc, err := c.CheckBasic("carol", "pw")
+		return err == nil && pc.ID == carol.ID
+	})
+	st.SetBasicCredential(ctx, a.ID, "alice2", "second")
+	eventually(t, 5*time.Second, "renamed user", func() bool {
+		_, err1 := c.CheckBasic("alice", "second")
+		_, err2 := c.CheckBasic("alice2", "second")
+		return err1 != nil && err2 == nil
+	})
+}
+
+// TestResyncRepairsMissedChange edits the database behind the feed's back:
+// only the periodic full resync can notice.
+func TestResyncRepairsMissedChange(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, storetest.SQLiteDSN(t))
+	a := &store.Consumer{Name: "a"}
+	st.CreateConsumer(ctx, a)
+	k, key, _ := st.CreateKey(ctx, a.ID, nil)
+	c := newCacheFor(t, st, Options{Resync: -1})
+	if _, err := st.DB().Exec("UPDATE api_keys SET revoked_at = created_at WHERE id = ?", k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.LookupKey(key, time.Now()); err != nil {
+		t.Fatalf("before resync the cache cannot know: %v", err)
+	}
+	c.resync(ctx)
+	if _, err := c.LookupKey(key, time.Now()); err == nil {
+		t.Fatal("revoked key accepted after resync")
+	}
+}
+
+// TestRevokeSeenByOtherNode: two gateway nodes share PostgreSQL; a key
+// revoked through node A is refused by node B's cache within 1 s.
+func TestRevokeSeenByOtherNode(t *testing.T) {
+	ctx := context.Background()
+	dsn := storetest.PostgresDSN(t)
+	a, b := openStore(t, dsn), openStore(t, dsn)
+	cons := &store.Consumer{Name: "acme"}
+	a.CreateConsumer(ctx, cons)
+	k, key, _ := a.CreateKey(ctx, cons.ID, nil)
+	cacheB := newCacheFor(t, b, Options{})
+	if _, err := cacheB.LookupKey(key, time.Now()); err != nil {
+		t.Fatalf("node B before revoke: %v", err)
+	}
+	a.RevokeKey(ctx, cons.ID, k.ID)
+	took := eventually(t, time.Second, "node B refuses the revoked key", func() bool {
+		_, err := cacheB.LookupKey(key, time.Now())
+		return err != nil
+	})
+	t.Logf("node B refused the key %v after the revoke", took)
+}
+
+// synthetic builds a snapshot of n keys spread over n/10 consumers without a
+// database; key i is "tg_live_<pub(i)>_<secret(i)>".
+func synthetic(n int) (*store.Snapshot, func(i int) string) {
+	pub := func(i int) string {
+		b := []byte("00000000")
+		for j := 7; j >= 0 && i > 0; j-- {
+			b[j] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[i%62]
+			i /= 62
+		}
+		return string(b)
+	}
+	secret := func(i int) string { return fmt.Sprintf("s%031d", i) }
+	snap := &store.Snapshot{}
+	for i := 0; i < max(n/10, 1); i++ {
+		snap.Consumers = append(snap.Consumers, &store.Consumer{ID: fmt.Sprintf("c_%d", i), Name: fmt.Sprintf("n%d", i)})
+	}
+	snap.Keys = make([]store.KeyRecord, n)
+	for i := range n {
+		snap.Keys[i] = store.KeyRecord{ID: store.KeyIDFor(pub(i)), ConsumerID: fmt.Sprintf("c_%d", i%len(snap.Consumers)), Hash: store.HashSecret(secret(i))}
+	}
+	return snap, func(i int) string { return store.KeyPrefix + pub(i) + "_" + secret(i) }
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// bytesPerKey measures the cache's own memory: the snapshot is alive at both
+// readings, so only the cache's maps and slots are counted.
+func bytesPerKey(n int) (float64, *Cache, func(int) string) {
+	snap, key := synthetic(n)
+	before := heapInUse()
+	c := NewStatic(snap)
+	after := heapInUse()
+	runtime.KeepAlive(snap)
+	return (float64(after) - float64(before)) / float64(n), c, key
+}
+
+func TestMemoryPerKey(t *testing.T) {
+	per, c, key := bytesPerKey(100_000)
+	t.Logf("memory: %.0f bytes per cached key (100k keys, 10k consumers)", per)
+	if _, err := c.LookupKey(key(12345), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if per > 400 {
+		t.Fatalf("%.0f bytes per key: the cache has grown fat", per)
+	}
+}
+
+func BenchmarkLookupKey(b *testing.B) {
+	per, c, key := bytesPerKey(1_000_000)
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = key(i * 977)
+	}
+	now := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := c.LookupKey(keys[i&1023], now); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.ReportMetric(per, "bytes/key") // after the loop: ResetTimer drops earlier metrics
+}
+
+func FuzzLookupKey(f *testing.F) {
+	snap, key := synthetic(10)
+	c := NewStatic(snap)
+	good := key(3)
+	for _, s := range []string{good, "", "tg_live_", "tg_live_00000003_", good + "x", strings.ToUpper(good), "tg_live_0000000\xff_" + strings.Repeat("a", 32)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		pc, err := c.LookupKey(s, time.Now())
+		if (err == nil) != (pc != nil) {
+			t.Fatalf("consumer %v with err %v", pc, err)
+		}
+		if err == nil {
+			pub, secret, _ := store.ParseKey(s)
+			id, _ := packPublicID(pub)
+			if id >= 10 || secret != fmt.Sprintf("s%031d", id) {
+				t.Fatalf("accepted a key that was never issued: %q", s)
+			}
+		}
+	})
+}
+
+// BenchmarkCheckBasicRemembered is the steady state: bcrypt once, then the memo.
+func BenchmarkCheckBasicRemembered(b *testing.B) {
+	h, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	c := NewStatic(&store.Snapshot{
+		Consumers: []*store.Consumer{{ID: "c_1", Name: "one"}},
+		Basic:     []store.BasicRecord{{ConsumerID: "c_1", Username: "alice", Hash: h}},
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.CheckBasic("alice", "pw"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
