@@ -117,6 +117,9 @@ func (g *globals) json() bool { return g.output == "json" }
 
 func (g *globals) client() *client {
 	base := firstNonEmpty(g.admin, os.Getenv(EnvAdmin), DefaultAdmin)
+	if !strings.Contains(base, "://") {
+		base = "http://" + base // "127.0.0.1:9080" is what people type
+	}
 	return newClient(strings.TrimRight(base, "/"), firstNonEmpty(g.token, os.Getenv(EnvToken)))
 }
 

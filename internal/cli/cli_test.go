@@ -144,6 +144,7 @@ func TestTroubleExitCodes(t *testing.T) {
 		{"diff missing file", s.srv.URL, []string{"diff", "-f", "/nonexistent.yaml"}, 2, "no such file"},
 		{"apply missing file", s.srv.URL, []string{"apply", "-f", "/nonexistent.yaml"}, 1, "no such file"},
 		{"apply node-only file", s.srv.URL, []string{"apply", "-f", writeFile(t, "n.yaml", "listen: {proxy: \":1\"}\n")}, 1, "no document part"},
+		{"admin without scheme", strings.TrimPrefix(s.srv.URL, "http://"), []string{"consumers", "get", "nobody"}, 1, "404"},
 		{"bad output", s.srv.URL, []string{"plans", "list", "-o", "xml"}, 1, "unknown output format"},
 		{"not found", s.srv.URL, []string{"consumers", "get", "nobody"}, 1, "404"},
 	}

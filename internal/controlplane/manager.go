@@ -90,12 +90,15 @@ func (m *Manager) Config() *config.Config {
 // revision (unless the store's latest already has its hash); a pure node
 // file follows the store's latest revision.
 func (m *Manager) Boot(ctx context.Context, file []byte, source string) error {
-	if !HasDocument(file) {
-		return m.bootFromStore(ctx)
-	}
 	_, doc, err := SplitDocument(file)
 	if err != nil {
 		return err
+	}
+	if !HasDocument(file) {
+		if doc != nil {
+			m.log.Warn("the file has document settings but no services, routes or plans; following the store's revision instead", "source", source)
+		}
+		return m.bootFromStore(ctx)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -236,3 +236,13 @@ func TestFollowerSkipsRefusedRevision(t *testing.T) {
 		t.Fatalf("Health = %v %q", up, detail)
 	}
 }
+
+// The admin API drives the Manager through this interface (internal/admin).
+var _ interface {
+	Current() (rev int64, hash string, doc []byte)
+	Apply(ctx context.Context, doc []byte, author, source string) (rev int64, changed bool, err error)
+	Rollback(ctx context.Context, n int64, author string) (rev int64, err error)
+	Revisions(ctx context.Context, cursor string, limit int) ([]store.ConfigRevision, string, error)
+	Revision(ctx context.Context, n int64) (*store.ConfigRevision, error)
+	Health() (up bool, detail string, since time.Time)
+} = (*Manager)(nil)
