@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tollgate-dev/tollgate/internal/cli"
+
 	_ "github.com/tollgate-dev/tollgate/internal/policy/builtin"
 )
 
@@ -26,11 +28,6 @@ type userError struct{ err error }
 
 func (e userError) Error() string { return e.err.Error() }
 func (e userError) Unwrap() error { return e.err }
-
-// exitCode lets a command choose its exit status (diff follows diff(1)).
-type exitCode int
-
-func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -51,13 +48,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.AddCommand(serveCmd(), validateCmd(), versionCmd())
 	addAdminCommands(root)
 	err := root.Execute()
-	var code exitCode
+	var code cli.ExitCode
 	var ue userError
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &code):
-		return int(code)
+		return cli.Report(err, stderr)
 	case errors.As(err, &ue), isFlagError(err):
 		fmt.Fprintln(stderr, "tollgate:", err)
 		return 1

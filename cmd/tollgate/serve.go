@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tollgate-dev/tollgate/internal/app"
+	"github.com/tollgate-dev/tollgate/internal/cli"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/quickstart"
 )
@@ -43,6 +44,7 @@ func serveCmd() *cobra.Command {
 					log.Info("tollgate is serving", "proxy", a.ProxyAddr(), "config", opts.ConfigPath)
 				}
 			}
+			app.Version = version
 			a, err := app.New(opts)
 			if err != nil {
 				var list config.ErrorList
@@ -102,7 +104,7 @@ func validateCmd() *cobra.Command {
 			_, err := config.Load(path)
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), config.FormatErrors(err))
-				return exitCode(1)
+				return cli.ExitCode(1)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid\n", path)
 			return nil
