@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Issue 7: apply then diff of the same file prints no differences (exit 0);
+// a changed file shows exactly the changed fields (exit 1); a stale
+// If-Match gets 412; a missing or wrong token gets 401.
+func TestApplyDiffAgainstARealNode(t *testing.T) {
+	up := upstream(t)
+	n := startNode(t, "gitops", "store: \"sqlite://"+filepath.Join(t.TempDir(), "db")+"\"",
+		fmt.Sprintf("services:\n  - name: s\n    targets: [%q]\nroutes:\n  - name: r\n    service: s\n    match: { paths: [\"/r\"] }\n", up))
+	dir := t.TempDir()
+	doc := fmt.Sprintf(`services:
+  - name: s
+    targets: [%q]
+routes:
+  - name: r
+    service: s
+    match: { paths: ["/r"] }
+  - name: orders
+    service: s
+    match: { paths: ["/orders"] }
+    policies:
+      request_size_limit: { max_bytes: 1000 }
+`, up)
+	file := filepath.Join(dir, "gitops.yaml")
+	_ = os.WriteFile(file, []byte(doc), 0o600)
+	tg := func(args ...string) (string, int) {
+		cmd := exec.Command(binary, append(args, "--admin", n.admin)...)
+		cmd.Env = append(os.Environ(), "TOLLGATE_ADMIN_TOKEN="+token, "NO_COLOR=1")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	if out, code := tg("apply", "-f", file); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, out)
+	}
+	if out, code := tg("diff", "-f", file); code != 0 {
+		t.Fatalf("diff after apply: exit %d, want 0\n%s", code, out)
+	}
+	changed := strings.Replace(doc, "max_bytes: 1000", "max_bytes: 2000", 1)
+	_ = os.WriteFile(file, []byte(changed), 0o600)
+	out, code := tg("diff", "-f", file)
+	if code != 1 {
+		t.Fatalf("diff of a changed file: exit %d, want 1\n%s", code, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "max_bytes") || !strings.Contains(lines[0], "1000") || !strings.Contains(lines[0], "2000") {
+		t.Fatalf("diff should show exactly the changed field:\n%s", out)
+	}
+
+	var before struct{}
+	if c := n.call("PUT", "/config", changed, &before, "If-Match", `"stale-etag"`); c != 412 {
+		t.Fatalf("PUT with a stale If-Match: %d, want 412", c)
+	}
+	for _, tok := range []string{"", "wrong"} {
+		cmd := exec.Command(binary, "consumers", "list", "--admin", n.admin, "--token", tok)
+		cmd.Env = append(os.Environ(), "TOLLGATE_ADMIN_TOKEN=")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "401") {
+			t.Fatalf("token %q: %v\n%s", tok, err, out)
+		}
+	}
+}
