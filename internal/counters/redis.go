@@ -118,7 +118,7 @@ func openRedis(dsn string, u *url.URL, log *slog.Logger, o options) (Counters, e
 	}
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = o.timeout, o.timeout, o.timeout, o.timeout
 	ro.ContextTimeoutEnabled = true
-	ro.MaxRetries = -1 // a retry doubles the stall; the fallback handles failures
+	ro.MaxRetries = -1   // a retry doubles the stall; the fallback handles failures
 	ro.DialerRetries = 1 // with DialTimeout this bounds a dial to one timeout
 	ro.DisableIdentity = true
 	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
