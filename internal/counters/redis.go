@@ -334,3 +334,14 @@ func (r *redisCounters) Close() error {
 	r.fallback.Close()
 	return r.rdb.Close()
 }
+
+// RedisClient returns the Redis client and key prefix behind c when c is
+// the Redis driver, so other shared state (the response cache) can use the
+// same server without a second DSN.
+func RedisClient(c Counters) (*redis.Client, string, bool) {
+	r, ok := c.(*redisCounters)
+	if !ok {
+		return nil, "", false
+	}
+	return r.rdb, r.prefix, true
+}
