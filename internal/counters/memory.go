@@ -56,7 +56,7 @@ func (m *memory) shard(key string) *memShard {
 
 func (m *memory) Allow(_ context.Context, key string, l Limit, now time.Time) (Decision, error) {
 	if l.Count <= 0 || l.Window <= 0 {
-		return Decision{}, nil
+		return Decision{Allowed: true}, nil // no limit configured (policies validate this away)
 	}
 	sh := m.shard(key)
 	sh.mu.Lock()

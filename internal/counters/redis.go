@@ -233,7 +233,7 @@ func (r *redisCounters) degraded(ctx context.Context, key string, l Limit, now t
 
 func (r *redisCounters) Allow(ctx context.Context, key string, l Limit, now time.Time) (Decision, error) {
 	if l.Count <= 0 || l.Window < time.Microsecond {
-		return Decision{}, nil
+		return Decision{Allowed: true}, nil // no limit configured (policies validate this away)
 	}
 	if l.Mode == Local {
 		return r.allowLocal(ctx, key, l, now)
