@@ -6,6 +6,7 @@ package quota
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -62,10 +63,13 @@ func (c *Config) Build(env policy.BuildEnv) (any, error) {
 	loc, _ := loadZone(c.Timezone)
 	q := &Counter{Limit: c.Limit, Period: p, Loc: loc, C: cs, scope: "q:route:" + env.Route.Name + ":" + by.String() + ":"}
 	return policy.HandlerFunc(func(ex policy.Exchange, next policy.Next) error {
-		if err := q.Check(ex, by.Key(ex)); err != nil {
+		id := by.Key(ex)
+		if err := q.Check(ex, id); err != nil {
 			return err
 		}
-		return next(ex)
+		err := next(ex)
+		q.RefundIfLimited(ex, id, err)
+		return err
 	}), nil
 }
 
@@ -148,4 +152,16 @@ func (q *Counter) Check(ex policy.Exchange, id string) error {
 		return problem.TooManyRequests(reset, "quota exhausted for this period; it resets at "+end.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// RefundIfLimited gives the request back when a later limiter (a rate
+// limit, which runs after quota in the same phase) refused it with 429: a
+// request the client was told to retry must not use up quota.
+func (q *Counter) RefundIfLimited(ex policy.Exchange, id string, err error) {
+	var pe *problem.Error
+	if !errors.As(err, &pe) || pe.Status != http.StatusTooManyRequests {
+		return
+	}
+	_, end, pid := q.Period.Bounds(ex.Now(), q.Loc)
+	_, _, _ = q.C.Add(ex.Context(), q.scope+id+":"+pid, -1, 0, end)
 }

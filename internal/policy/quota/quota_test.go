@@ -148,3 +148,20 @@ func TestReadmeExample(t *testing.T) {
 		}
 	}
 }
+
+// TestRefundWhenRateLimited: quota runs before rate_limit (same phase, by
+// name); a request the rate limit refuses must not use quota.
+func TestRefundWhenRateLimited(t *testing.T) {
+	h := build(t, "{limit: 5, period: day}")
+	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+	limited := func(policy.Exchange) error { return problem.TooManyRequests(1, "rate") }
+	for range 3 {
+		ex := policytest.New("GET", "/x")
+		ex.At, ex.Cons = at, &policy.Consumer{ID: "c1"}
+		h.Handle(ex, limited)
+	}
+	ex, err := send(h, at)
+	if err != nil || ex.Extra.Get("X-Quota-Remaining") != "4" {
+		t.Fatalf("refused requests used quota: %v %v", err, ex.Extra)
+	}
+}

@@ -53,11 +53,14 @@ func NewPlanHandler(plans map[string]config.Plan, c counters.Counters) policy.Ha
 				return err
 			}
 		}
-		if pl.quota != nil {
-			if err := pl.quota.Check(ex, cons.ID); err != nil {
-				return err
-			}
+		if pl.quota == nil {
+			return next(ex)
 		}
-		return next(ex)
+		if err := pl.quota.Check(ex, cons.ID); err != nil {
+			return err
+		}
+		err := next(ex)
+		pl.quota.RefundIfLimited(ex, cons.ID, err)
+		return err
 	})
 }
