@@ -149,7 +149,8 @@ func WithProbeInterval(d time.Duration) Option { return func(o *options) { o.pro
 //
 //	memory://                      one node, in process (default for "")
 //	memory://?snapshot=FILE        same, quota counters snapshotted to FILE
-//	redis://host:port/db?prefix=P  Redis (or a Redis Cluster node), keys under P (default "tg:")
+//	redis://host:port/db?prefix=P  Redis, keys under P (default "tg:")
+//	redis://host:port?cluster=true&addr=host2:port  Redis Cluster (keys are hash-tagged)
 func Open(dsn string, log *slog.Logger, opts ...Option) (Counters, error) {
 	o := options{clock: SystemClock, syncInterval: 100 * time.Millisecond, timeout: 100 * time.Millisecond,
 		probe: 500 * time.Millisecond, flush: time.Second}

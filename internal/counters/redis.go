@@ -83,7 +83,7 @@ return {v, 1}
 // never wait on it: they go to the per-limit OnError behaviour (default: a
 // per-node memory limiter) until a background probe sees Redis again.
 type redisCounters struct {
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	prefix   string
 	log      *slog.Logger
 	clock    Clock
@@ -108,21 +108,16 @@ func openRedis(dsn string, u *url.URL, log *slog.Logger, o options) (Counters, e
 	prefix := "tg:"
 	if q.Has("prefix") {
 		prefix = q.Get("prefix")
-		q.Del("prefix")
-		u.RawQuery = q.Encode()
-		dsn = u.String()
 	}
-	ro, err := redis.ParseURL(dsn)
+	cluster := q.Get("cluster") == "true"
+	q.Del("prefix")
+	q.Del("cluster")
+	u.RawQuery = q.Encode()
+	rdb, err := newRedisClient(u.String(), cluster, o.timeout)
 	if err != nil {
-		return nil, fmt.Errorf("counters: invalid redis DSN: %w", err)
+		return nil, err
 	}
-	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = o.timeout, o.timeout, o.timeout, o.timeout
-	ro.ContextTimeoutEnabled = true
-	ro.MaxRetries = -1   // a retry doubles the stall; the fallback handles failures
-	ro.DialerRetries = 1 // with DialTimeout this bounds a dial to one timeout
-	ro.DisableIdentity = true
-	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	r := &redisCounters{rdb: redis.NewClient(ro), prefix: prefix, log: log, clock: o.clock, timeout: o.timeout,
+	r := &redisCounters{rdb: rdb, prefix: prefix, log: log, clock: o.clock, timeout: o.timeout,
 		fallback: newMemory(o), local: map[string]*localEntry{}, stop: make(chan struct{})}
 	quietRedisLog.Do(func() { redis.SetLogger(debugLogger{log}) })
 	r.since = o.clock.Now()
@@ -134,6 +129,31 @@ func openRedis(dsn string, u *url.URL, log *slog.Logger, o options) (Counters, e
 	go r.probeLoop(o.probe)
 	go r.syncLoop(o.syncInterval)
 	return r, nil
+}
+
+// newRedisClient opens a single node, or a Redis Cluster with ?cluster=true
+// (more seed nodes as &addr=host:port). Every call is bounded by timeout and
+// never retried: a retry doubles the stall and the fallback handles failures.
+func newRedisClient(dsn string, cluster bool, timeout time.Duration) (redis.UniversalClient, error) {
+	noMaint := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	if cluster {
+		co, err := redis.ParseClusterURL(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("counters: invalid redis cluster DSN: %w", err)
+		}
+		co.DialTimeout, co.ReadTimeout, co.WriteTimeout, co.PoolTimeout = timeout, timeout, timeout, timeout
+		co.ContextTimeoutEnabled, co.MaxRetries, co.DialerRetries, co.DisableIdentity = true, -1, 1, true
+		co.MaintNotificationsConfig = noMaint
+		return redis.NewClusterClient(co), nil
+	}
+	ro, err := redis.ParseURL(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("counters: invalid redis DSN: %w", err)
+	}
+	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = timeout, timeout, timeout, timeout
+	ro.ContextTimeoutEnabled, ro.MaxRetries, ro.DialerRetries, ro.DisableIdentity = true, -1, 1, true
+	ro.MaintNotificationsConfig = noMaint
+	return redis.NewClient(ro), nil
 }
 
 // go-redis logs every failed dial on its own (a line per probe while Redis is
@@ -338,7 +358,7 @@ func (r *redisCounters) Close() error {
 // RedisClient returns the Redis client and key prefix behind c when c is
 // the Redis driver, so other shared state (the response cache) can use the
 // same server without a second DSN.
-func RedisClient(c Counters) (*redis.Client, string, bool) {
+func RedisClient(c Counters) (redis.UniversalClient, string, bool) {
 	r, ok := c.(*redisCounters)
 	if !ok {
 		return nil, "", false

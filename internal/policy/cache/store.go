@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -84,7 +85,7 @@ func (m *memStore) purge(prefix string) int {
 // redisStore shares entries between nodes. Keys keep the route and path
 // readable (so purge can SCAN by path prefix) and hash the rest.
 type redisStore struct {
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	prefix  string // <counters prefix>cache:<route>|
 	timeout time.Duration
 }
@@ -123,14 +124,21 @@ func (r *redisStore) resize(int64) {}
 func (r *redisStore) purge(prefix string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	n := 0
-	iter := r.rdb.Scan(ctx, 0, globEscape(r.prefix+prefix)+"*", 500).Iterator()
-	for iter.Next(ctx) {
-		if r.rdb.Del(ctx, iter.Val()).Val() > 0 {
-			n++
+	var n atomic.Int64
+	match := globEscape(r.prefix+prefix) + "*"
+	scan := func(ctx context.Context, c redis.Cmdable) error {
+		iter := c.Scan(ctx, 0, match, 500).Iterator()
+		for iter.Next(ctx) {
+			n.Add(c.Del(ctx, iter.Val()).Val())
 		}
+		return iter.Err()
 	}
-	return n
+	if cc, ok := r.rdb.(*redis.ClusterClient); ok { // a cluster SCAN covers one node
+		_ = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		_ = scan(ctx, r.rdb)
+	}
+	return int(n.Load())
 }
 
 func globEscape(s string) string {
