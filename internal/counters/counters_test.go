@@ -228,3 +228,33 @@ func BenchmarkAllowMemory(b *testing.B) {
 		}
 	})
 }
+
+// TestMemoryConcurrentExact: concurrent callers on one key never exceed the limit.
+func TestMemoryConcurrentExact(t *testing.T) {
+	c, _ := Open("memory://", nil)
+	defer c.Close()
+	for _, alg := range []Algorithm{SlidingWindow, TokenBucket} {
+		l := Limit{Count: 100, Window: time.Hour, Algorithm: alg}
+		var wg sync.WaitGroup
+		var admitted sync.Map
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n := 0
+				for range 50 {
+					if d, _ := c.Allow(context.Background(), "hot"+alg.String(), l, t0); d.Allowed {
+						n++
+					}
+				}
+				admitted.Store(g, n)
+			}()
+		}
+		wg.Wait()
+		total := 0
+		admitted.Range(func(_, v any) bool { total += v.(int); return true })
+		if total != 100 {
+			t.Fatalf("%v: admitted %d of 400, want exactly 100", alg, total)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package counters
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -13,6 +14,7 @@ import (
 // in one sync interval (docs/rate-limiting.md has the figures).
 
 type localEntry struct {
+	mu    sync.Mutex // guards everything below key and limit
 	key   string
 	limit Limit
 	sw    slidingState // ns; global counts + own unsynced admissions
@@ -21,20 +23,21 @@ type localEntry struct {
 	// (token bucket uses bucket 0).
 	pending  map[int64]int64
 	lastUsed time.Time
+	dropped  bool // removed from the map as idle; callers holding it look again
 }
 
 func (r *redisCounters) allowLocal(ctx context.Context, key string, l Limit, now time.Time) (Decision, error) {
 	if !r.up.Load() && l.OnError != Fallback {
 		return r.degraded(ctx, key, l, now)
 	}
-	id := key + "\x00" + l.Spec()
-	r.lmu.Lock()
-	defer r.lmu.Unlock()
-	e := r.local[id]
-	if e == nil {
-		e = &localEntry{key: key, limit: l, pending: map[int64]int64{}}
-		r.local[id] = e
+	e := r.localEntry(key, l)
+	e.mu.Lock()
+	for e.dropped {
+		e.mu.Unlock()
+		e = r.localEntry(key, l)
+		e.mu.Lock()
 	}
+	defer e.mu.Unlock()
 	e.lastUsed = now
 	d := decide(&e.sw, &e.tb, l, now)
 	if d.Allowed {
@@ -46,6 +49,25 @@ func (r *redisCounters) allowLocal(ctx context.Context, key string, l Limit, now
 	}
 	d.Degraded = !r.up.Load()
 	return d, nil
+}
+
+// localEntry finds or creates the node's view of one limit. The map lock is
+// a read lock on the hot path; each entry has its own lock.
+func (r *redisCounters) localEntry(key string, l Limit) *localEntry {
+	id := key + "\x00" + l.Spec()
+	r.lmu.RLock()
+	e := r.local[id]
+	r.lmu.RUnlock()
+	if e != nil {
+		return e
+	}
+	r.lmu.Lock()
+	defer r.lmu.Unlock()
+	if e = r.local[id]; e == nil {
+		e = &localEntry{key: key, limit: l, pending: map[int64]int64{}}
+		r.local[id] = e
+	}
+	return e
 }
 
 // syncLoop pushes and pulls local-mode state every interval.
@@ -79,12 +101,15 @@ func (r *redisCounters) syncAll() {
 	var batch []pushItem
 	r.lmu.Lock()
 	for id, e := range r.local {
+		e.mu.Lock()
 		if len(e.pending) == 0 && now.Sub(e.lastUsed) > 2*e.limit.Window {
 			delete(r.local, id) // idle: global state has expired too
-			continue
+			e.dropped = true
+		} else {
+			batch = append(batch, pushItem{id, e, e.pending})
+			e.pending = map[int64]int64{}
 		}
-		batch = append(batch, pushItem{id, e, e.pending})
-		e.pending = map[int64]int64{}
+		e.mu.Unlock()
 	}
 	r.lmu.Unlock()
 	for _, it := range batch {
@@ -97,11 +122,11 @@ func (r *redisCounters) syncAll() {
 }
 
 func (r *redisCounters) restore(it pushItem) {
-	r.lmu.Lock()
+	it.e.mu.Lock()
 	for b, n := range it.pending {
 		it.e.pending[b] += n
 	}
-	r.lmu.Unlock()
+	it.e.mu.Unlock()
 }
 
 func (r *redisCounters) syncSliding(it pushItem, now time.Time) {
@@ -124,13 +149,13 @@ func (r *redisCounters) syncSliding(it pushItem, now time.Time) {
 		r.restore(it)
 		return
 	}
-	r.lmu.Lock()
 	e := it.e
+	e.mu.Lock()
 	e.sw.roll(now.UnixNano(), l.Window.Nanoseconds())
 	if e.sw.idx == cur {
 		e.sw.curr, e.sw.prev = got[0]+e.pending[cur], got[1]
 	}
-	r.lmu.Unlock()
+	e.mu.Unlock()
 }
 
 func (r *redisCounters) syncGCRA(it pushItem, now time.Time) {
@@ -143,8 +168,8 @@ func (r *redisCounters) syncGCRA(it pushItem, now time.Time) {
 		r.restore(it)
 		return
 	}
-	r.lmu.Lock()
 	e := it.e
+	e.mu.Lock()
 	e.tb.tat = got[1]*1000 + e.pending[0]*t*1000
-	r.lmu.Unlock()
+	e.mu.Unlock()
 }

@@ -95,7 +95,7 @@ type redisCounters struct {
 	since   time.Time
 	lastErr string
 
-	lmu   sync.Mutex
+	lmu   sync.RWMutex
 	local map[string]*localEntry
 
 	stop chan struct{}
