@@ -58,13 +58,14 @@ func (l *limiter) check(ex policy.Exchange) error {
 	id := l.by.Key(ex)
 	now := ex.Now()
 	var (
-		cur      = make([]string, len(l.items))
-		tight    counters.Decision
-		tightLim int64
-		refused  bool
-		retry    time.Duration
-		down     bool
+		cur     strings.Builder
+		tight   counters.Decision
+		tightAt int
+		refused bool
+		down    bool
+		retry   time.Duration
 	)
+	cur.Grow(32 * len(l.items))
 	for i, it := range l.items {
 		d, err := l.c.Allow(ex.Context(), it.prefix+id, it.limit, now)
 		if errors.Is(err, counters.ErrUnavailable) {
@@ -72,9 +73,9 @@ func (l *limiter) check(ex policy.Exchange) error {
 		} else if err != nil {
 			d = counters.Decision{Allowed: true, Remaining: it.limit.Count} // never fail a request on an unexpected backend error
 		}
-		cur[i] = it.quoted + ";r=" + strconv.FormatInt(d.Remaining, 10) + ";t=" + strconv.FormatInt(ceilSeconds(d.ResetAfter), 10)
+		writeItem(&cur, i, it.quoted, d)
 		if i == 0 || d.Remaining < tight.Remaining || !d.Allowed && tight.Allowed {
-			tight, tightLim = d, it.limit.Count
+			tight, tightAt = d, i
 		}
 		if !d.Allowed {
 			refused = true
@@ -82,13 +83,8 @@ func (l *limiter) check(ex policy.Exchange) error {
 		}
 	}
 	ex.AddResponseHeader("RateLimit-Policy", l.policy)
-	ex.AddResponseHeader("RateLimit", strings.Join(cur, ", "))
-	if ex.Value(legacyClaim{}) == nil {
-		ex.SetValue(legacyClaim{}, true)
-		ex.AddResponseHeader("RateLimit-Limit", strconv.FormatInt(tightLim, 10))
-		ex.AddResponseHeader("RateLimit-Remaining", strconv.FormatInt(tight.Remaining, 10))
-		ex.AddResponseHeader("RateLimit-Reset", strconv.FormatInt(ceilSeconds(tight.ResetAfter), 10))
-	}
+	ex.AddResponseHeader("RateLimit", cur.String())
+	l.legacyHeaders(ex, l.items[tightAt].limit.Count, tight)
 	switch {
 	case down:
 		return problem.Unavailable(1, "rate limiting is temporarily unavailable; retry shortly")
@@ -96,6 +92,31 @@ func (l *limiter) check(ex policy.Exchange) error {
 		return problem.TooManyRequests(int(ceilSeconds(retry)), "rate limit exceeded; retry after the time in Retry-After")
 	}
 	return nil
+}
+
+// writeItem appends `"name";r=<remaining>;t=<reset>` to the RateLimit field.
+func writeItem(b *strings.Builder, i int, quoted string, d counters.Decision) {
+	if i > 0 {
+		b.WriteString(", ")
+	}
+	var num [20]byte
+	b.WriteString(quoted)
+	b.WriteString(";r=")
+	b.Write(strconv.AppendInt(num[:0], d.Remaining, 10))
+	b.WriteString(";t=")
+	b.Write(strconv.AppendInt(num[:0], ceilSeconds(d.ResetAfter), 10))
+}
+
+// legacyHeaders sets RateLimit-Limit/-Remaining/-Reset once per exchange:
+// the first limiter that runs claims them.
+func (l *limiter) legacyHeaders(ex policy.Exchange, limit int64, d counters.Decision) {
+	if ex.Value(legacyClaim{}) != nil {
+		return
+	}
+	ex.SetValue(legacyClaim{}, true)
+	ex.AddResponseHeader("RateLimit-Limit", strconv.FormatInt(limit, 10))
+	ex.AddResponseHeader("RateLimit-Remaining", strconv.FormatInt(d.Remaining, 10))
+	ex.AddResponseHeader("RateLimit-Reset", strconv.FormatInt(ceilSeconds(d.ResetAfter), 10))
 }
 
 func ceilSeconds(d time.Duration) int64 {

@@ -1,10 +1,12 @@
 package ratelimit
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -85,8 +87,37 @@ func header(pe *problem.Error, name string) string {
 	return ""
 }
 
+// drivers are the counters backends the header tests run on: memory, and
+// Redis when TOLLGATE_TEST_REDIS is set.
+func drivers(t *testing.T) map[string]counters.Counters {
+	out := map[string]counters.Counters{"memory": newCounters(t)}
+	if base := os.Getenv("TOLLGATE_TEST_REDIS"); base != "" {
+		c, err := counters.Open(base+"?prefix=tgtest:rl:"+strconv.FormatInt(time.Now().UnixNano(), 36)+":", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			rdb, prefix, _ := counters.RedisClient(c)
+			ctx := context.Background()
+			keys, _ := rdb.Keys(ctx, prefix+"*").Result()
+			if len(keys) > 0 {
+				rdb.Del(ctx, keys...)
+			}
+			c.Close()
+		})
+		out["redis"] = c
+	}
+	return out
+}
+
 func TestHeadersOnAllowedAndRefused(t *testing.T) {
-	h := build(t, "{limit: 2, window: 1m}", newCounters(t))
+	for name, c := range drivers(t) {
+		t.Run(name, func(t *testing.T) { testHeaders(t, c) })
+	}
+}
+
+func testHeaders(t *testing.T, c counters.Counters) {
+	h := build(t, "{limit: 2, window: 1m}", c)
 	ex, err := send(h, 0, nil)
 	if err != nil {
 		t.Fatal(err)
