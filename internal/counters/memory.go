@@ -17,6 +17,7 @@ type memory struct {
 	seed    maphash.Seed
 	clock   Clock
 	durable Durable
+	started time.Time
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
@@ -41,7 +42,7 @@ type counterEntry struct {
 }
 
 func newMemory(o options) *memory {
-	m := &memory{seed: maphash.MakeSeed(), clock: o.clock, durable: o.durable,
+	m := &memory{seed: maphash.MakeSeed(), clock: o.clock, durable: o.durable, started: o.clock.Now(),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	for i := range m.shards {
 		m.shards[i] = memShard{limits: map[string]*limitEntry{}, counters: map[string]*counterEntry{}, dirty: map[string]struct{}{}}
@@ -118,7 +119,8 @@ func (m *memory) Get(_ context.Context, key string) (int64, error) {
 	return 0, nil
 }
 
-func (m *memory) Health() (bool, time.Time, string) { return true, time.Time{}, "" }
+// Health: an in-process backend is always up, since it started.
+func (m *memory) Health() (bool, time.Time, string) { return true, m.started, "" }
 
 func (m *memory) Close() error {
 	m.once.Do(func() { close(m.stop) })
