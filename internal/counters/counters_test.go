@@ -258,3 +258,45 @@ func TestMemoryConcurrentExact(t *testing.T) {
 		}
 	}
 }
+
+// recordingDurable counts hook calls.
+type recordingDurable struct {
+	mu           sync.Mutex
+	loads, saves int
+	saved        map[string]int64
+}
+
+func (d *recordingDurable) Load(string) (int64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.loads++
+	return 40, nil
+}
+
+func (d *recordingDurable) Save(k string, n int64, _ time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.saves++
+	d.saved[k] = n
+	return nil
+}
+
+// TestDurableHookIsBatched: one Load per key, Saves only at flush, never per request.
+func TestDurableHookIsBatched(t *testing.T) {
+	d := &recordingDurable{saved: map[string]int64{}}
+	c, _ := Open("memory://", nil, WithDurable(d))
+	exp := time.Now().Add(time.Hour)
+	for range 100 {
+		c.Add(context.Background(), "q", 1, 0, exp)
+	}
+	d.mu.Lock()
+	loads, saves := d.loads, d.saves
+	d.mu.Unlock()
+	if loads != 1 || saves > 1 {
+		t.Fatalf("loads %d saves %d after 100 adds; want 1 load, batched saves", loads, saves)
+	}
+	c.Close()
+	if d.saved["q"] != 140 {
+		t.Fatalf("saved %d at Close, want 140 (40 loaded + 100)", d.saved["q"])
+	}
+}

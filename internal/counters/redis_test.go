@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"strings"
@@ -343,5 +344,27 @@ func BenchmarkAllowRedisStrict(b *testing.B) {
 	l := Limit{Count: 1 << 40, Window: time.Second}
 	for b.Loop() {
 		c.Allow(context.Background(), "bench", l, time.Now())
+	}
+}
+
+// TestRedisMatchesMemory is a differential test: the Lua scripts must make
+// the same decisions as the Go algorithms on the same random traffic.
+func TestRedisMatchesMemory(t *testing.T) {
+	dsn, _, _ := redisDSN(t)
+	rc := openT(t, dsn)
+	mc := openT(t, "memory://")
+	rng := mathrand.New(mathrand.NewPCG(7, 9))
+	for _, alg := range []Algorithm{SlidingWindow, TokenBucket} {
+		l := Limit{Count: 7, Window: 2 * time.Second, Algorithm: alg}
+		at := t0
+		for i := range 400 {
+			at = at.Add(time.Duration(rng.IntN(300)) * time.Millisecond)
+			dm, _ := mc.Allow(context.Background(), "diff"+alg.String(), l, at)
+			dr, _ := rc.Allow(context.Background(), "diff"+alg.String(), l, at)
+			if dm.Allowed != dr.Allowed || dm.Remaining != dr.Remaining ||
+				absDur(dm.RetryAfter-dr.RetryAfter) > time.Millisecond || absDur(dm.ResetAfter-dr.ResetAfter) > time.Millisecond {
+				t.Fatalf("%v request %d at +%v: memory %+v, redis %+v", alg, i, at.Sub(t0), dm, dr)
+			}
+		}
 	}
 }
