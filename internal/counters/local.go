@@ -2,8 +2,11 @@ package counters
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Local mode: each node decides on its own view (the global counts pulled at
@@ -112,64 +115,91 @@ func (r *redisCounters) syncAll() {
 		e.mu.Unlock()
 	}
 	r.lmu.Unlock()
-	for _, it := range batch {
-		if it.e.limit.Algorithm == TokenBucket {
-			r.syncGCRA(it, now)
-		} else {
-			r.syncSliding(it, now)
+	if len(batch) > 0 {
+		r.pushPull(batch, now)
+	}
+}
+
+// pushPull sends every entry's sync in one pipeline (one round trip for all
+// local-mode keys), then installs the replies.
+func (r *redisCounters) pushPull(batch []pushItem, now time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout*time.Duration(1+len(batch)/500))
+	defer cancel()
+	pipe := r.rdb.Pipeline()
+	cmds := make([]map[int64]*redis.Cmd, len(batch))
+	for i, it := range batch {
+		cmds[i] = r.queueSync(ctx, pipe, it, now)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && pipeBroken(cmds) {
+		r.markDown(err)
+	}
+	for i, it := range batch {
+		r.install(it, cmds[i], now)
+	}
+}
+
+// pipeBroken is true when no command got a reply (a connection problem,
+// not one bad script reply).
+func pipeBroken(cmds []map[int64]*redis.Cmd) bool {
+	for _, m := range cmds {
+		for _, c := range m {
+			if c.Err() == nil {
+				return false
+			}
 		}
 	}
+	return true
 }
 
-func (r *redisCounters) restore(it pushItem) {
-	it.e.mu.Lock()
-	for b, n := range it.pending {
-		it.e.pending[b] += n
-	}
-	it.e.mu.Unlock()
-}
-
-func (r *redisCounters) syncSliding(it pushItem, now time.Time) {
+// queueSync queues an entry's pushes; the command under bucket -1 is the
+// one whose reply is the global state to install.
+func (r *redisCounters) queueSync(ctx context.Context, pipe redis.Pipeliner, it pushItem, now time.Time) map[int64]*redis.Cmd {
 	l := it.e.limit
+	out := map[int64]*redis.Cmd{}
+	if l.Algorithm == TokenBucket {
+		w := l.Window.Microseconds()
+		out[-1] = gcraScript.Eval(ctx, pipe, []string{r.key(it.e.key, ":t")}, now.UnixMicro(), w, max(1, w/l.Count), it.pending[0], 1)
+		return out
+	}
 	ttl := 2*l.Window.Milliseconds() + 1000
 	cur := now.UnixMicro() / l.Window.Microseconds()
-	var got []int64
 	for b, n := range it.pending {
-		if b == cur {
-			continue
+		if b != cur {
+			out[b] = slidingSyncScript.Eval(ctx, pipe, r.slidingKeys(it.e.key, b), n, ttl)
 		}
-		if _, err := r.call(context.Background(), slidingSyncScript, r.slidingKeys(it.e.key, b), n, ttl); err != nil {
-			r.restore(it)
-			return
-		}
-		delete(it.pending, b)
 	}
-	got, err := r.call(context.Background(), slidingSyncScript, r.slidingKeys(it.e.key, cur), it.pending[cur], ttl)
+	out[-1] = slidingSyncScript.Eval(ctx, pipe, r.slidingKeys(it.e.key, cur), it.pending[cur], ttl)
+	return out
+}
+
+// install puts back the pushes that failed and adopts the global state
+// plus what the node admitted since the snapshot.
+func (r *redisCounters) install(it pushItem, cmds map[int64]*redis.Cmd, now time.Time) {
+	e, l := it.e, it.e.limit
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for b, c := range cmds {
+		if c.Err() != nil && b != -1 {
+			e.pending[b] += it.pending[b]
+		}
+	}
+	got, err := cmds[-1].Int64Slice()
 	if err != nil || len(got) != 2 {
-		r.restore(it)
+		cur := int64(0)
+		if l.Algorithm == SlidingWindow {
+			cur = now.UnixMicro() / l.Window.Microseconds()
+		}
+		e.pending[cur] += it.pending[cur]
 		return
 	}
-	e := it.e
-	e.mu.Lock()
+	if l.Algorithm == TokenBucket {
+		t := max(1, l.Window.Microseconds()/l.Count)
+		e.tb.tat = got[1]*1000 + e.pending[0]*t*1000
+		return
+	}
+	cur := now.UnixMicro() / l.Window.Microseconds()
 	e.sw.roll(now.UnixNano(), l.Window.Nanoseconds())
 	if e.sw.idx == cur {
 		e.sw.curr, e.sw.prev = got[0]+e.pending[cur], got[1]
 	}
-	e.mu.Unlock()
-}
-
-func (r *redisCounters) syncGCRA(it pushItem, now time.Time) {
-	l := it.e.limit
-	w := l.Window.Microseconds()
-	t := max(1, w/l.Count)
-	n := it.pending[0]
-	got, err := r.call(context.Background(), gcraScript, []string{r.key(it.e.key, ":t")}, now.UnixMicro(), w, t, n, 1)
-	if err != nil || len(got) != 2 {
-		r.restore(it)
-		return
-	}
-	e := it.e
-	e.mu.Lock()
-	e.tb.tat = got[1]*1000 + e.pending[0]*t*1000
-	e.mu.Unlock()
 }
