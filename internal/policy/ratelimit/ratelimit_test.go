@@ -375,3 +375,38 @@ func BenchmarkRateLimitMemory(b *testing.B) {
 		}
 	})
 }
+
+// downCounters is a backend whose Redis is down and whose limit says fail_closed.
+type downCounters struct {
+	counters.Counters
+	seen counters.Limit
+}
+
+func (d *downCounters) Allow(_ context.Context, _ string, l counters.Limit, _ time.Time) (counters.Decision, error) {
+	d.seen = l
+	return counters.Decision{RetryAfter: time.Second, Degraded: true}, counters.ErrUnavailable
+}
+
+func TestFailClosedAnswers503(t *testing.T) {
+	c := &downCounters{}
+	h := build(t, "{limit: 5, window: 1s, mode: local, on_redis_error: fail_closed, algorithm: token_bucket}", c)
+	ex, err := send(h, 0, nil)
+	var pe *problem.Error
+	if !errors.As(err, &pe) || pe.Status != http.StatusServiceUnavailable || header(pe, "Retry-After") != "1" {
+		t.Fatalf("want 503 with Retry-After, got %v", err)
+	}
+	if ex.Extra.Get("RateLimit-Policy") == "" {
+		t.Fatal("headers must be present on the 503 too")
+	}
+	want := counters.Limit{Count: 5, Window: time.Second, Algorithm: counters.TokenBucket, Mode: counters.Local, OnError: counters.FailClosed}
+	if c.seen != want {
+		t.Fatalf("limit passed to the backend: %+v, want %+v", c.seen, want)
+	}
+}
+
+func TestBuildNeedsCounters(t *testing.T) {
+	cfg := &Config{Limit: 1, Window: config.Duration(time.Second)}
+	if _, err := cfg.Build(policy.BuildEnv{}); err == nil || !strings.Contains(err.Error(), "counters") {
+		t.Fatalf("want a clear error, got %v", err)
+	}
+}
