@@ -68,7 +68,7 @@ func (c *Config) Build(env policy.BuildEnv) (any, error) {
 		return nil, err
 	}
 	h.st = st
-	live.Store(env.Route.Name, st)
+	live.Store(liveKey{env.Route.Name, env.Route.Version}, st)
 	return h, nil
 }
 
@@ -88,14 +88,14 @@ func (c *Config) store(env policy.BuildEnv) (store, error) {
 		if !ok {
 			return nil, errors.New("cache: backend redis needs `counters: redis://...` in the config")
 		}
-		return &redisStore{rdb: rdb, prefix: prefix + "cache:" + env.Route.Name + "|", timeout: 100 * time.Millisecond}, nil
+		return &redisStore{rdb: rdb, prefix: prefix + "cache:" + scope(env.Route) + "|", timeout: 100 * time.Millisecond}, nil
 	}
 	mk := func() (store, error) { return newMemStore(maxBytes) }
 	if env.State == nil {
 		return mk()
 	}
 	var mkErr error
-	st := env.State("cache:"+env.Route.Name, func() any {
+	st := env.State("cache:"+scope(env.Route), func() any {
 		s, err := mk()
 		mkErr = err
 		return s
@@ -109,6 +109,15 @@ func (c *Config) store(env policy.BuildEnv) (store, error) {
 	}
 	s.resize(maxBytes)
 	return s, nil
+}
+
+// scope names a route's cache storage: the route, and its API version when
+// versioned (v1 and v2 may answer the same path differently).
+func scope(r policy.RouteInfo) string {
+	if r.Version == "" {
+		return r.Name
+	}
+	return r.Name + "@" + r.Version
 }
 
 type handler struct {

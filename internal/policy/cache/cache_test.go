@@ -401,3 +401,33 @@ func BenchmarkCacheHit(b *testing.B) {
 		}
 	})
 }
+
+// TestVersionsKeptApart: two API versions of one route on the same path
+// (header versioning) never share entries.
+func TestVersionsKeptApart(t *testing.T) {
+	state := map[string]any{}
+	stateFn := func(k string, mk func() any) any {
+		if v, ok := state[k]; ok {
+			return v
+		}
+		state[k] = mk()
+		return state[k]
+	}
+	var hs []policy.Handler
+	for _, v := range []string{"v1", "v2"} {
+		h, err := (&Config{}).Build(policy.BuildEnv{Route: policy.RouteInfo{Name: "versioned", Version: v}, State: stateFn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h.(policy.Handler))
+	}
+	v1 := &upstream{body: func(*policytest.Exchange) string { return "one" }}
+	v2 := &upstream{body: func(*policytest.Exchange) string { return "two" }}
+	do(t, hs[0], v1, req{target: "/x"})
+	if xc, body, _ := do(t, hs[1], v2, req{target: "/x"}); xc != "MISS" || body != "two" {
+		t.Fatalf("v2 got %s %q", xc, body)
+	}
+	if n := Purge("versioned", ""); n < 4 {
+		t.Fatalf("purge of the route covers both versions, purged %d", n)
+	}
+}

@@ -152,16 +152,19 @@ func globEscape(s string) string {
 	return b.String()
 }
 
-// live maps route name -> store of every built cache, for Purge.
+// live maps each built cache (route name and version) to its store, for Purge.
 var live sync.Map
 
-// Purge drops the cached responses of route (every route when "") whose
+type liveKey struct{ route, version string }
+
+// Purge drops the cached responses of route (all its versions; every route
+// when "") whose
 // path starts with pathPrefix ("" = all) and reports how many entries went.
 // The admin API calls it; it is safe while requests are served.
 func Purge(route, pathPrefix string) int {
 	n := 0
 	live.Range(func(k, v any) bool {
-		if route == "" || k.(string) == route {
+		if route == "" || k.(liveKey).route == route {
 			n += v.(store).purge(pathPrefix)
 		}
 		return true
