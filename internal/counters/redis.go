@@ -348,11 +348,17 @@ func (r *redisCounters) Get(ctx context.Context, key string) (int64, error) {
 }
 
 func (r *redisCounters) Close() error {
-	r.once.Do(func() { close(r.stop) })
-	r.wg.Wait()
-	r.syncAll() // push the last local admissions
-	r.fallback.Close()
-	return r.rdb.Close()
+	var err error
+	r.once.Do(func() {
+		close(r.stop)
+		r.wg.Wait()
+		if r.up.Load() {
+			r.syncAll() // push the last local admissions
+		}
+		r.fallback.Close()
+		err = r.rdb.Close()
+	})
+	return err
 }
 
 // RedisClient returns the Redis client and key prefix behind c when c is
