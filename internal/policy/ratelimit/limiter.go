@@ -1,0 +1,140 @@
+package ratelimit
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/counters"
+	"github.com/tollgate-dev/tollgate/internal/policy"
+	"github.com/tollgate-dev/tollgate/internal/policy/ratelimit/clientkey"
+	"github.com/tollgate-dev/tollgate/internal/problem"
+)
+
+// limiter checks one request against a set of limits sharing one `by`. It
+// holds no counter state itself: state lives in the counters backend under
+// keys derived from a stable scope (route name or plan), so a rebuilt
+// limiter after a config reload continues the same counts.
+type limiter struct {
+	items  []item
+	by     clientkey.By
+	c      counters.Counters
+	policy string // RateLimit-Policy value, built once
+}
+
+type item struct {
+	quoted string // item name in the RateLimit fields, as an sf-string
+	limit  counters.Limit
+	prefix string // counter key prefix: rl:<scope>:<spec>:
+}
+
+// newLimiter names the limits after name (suffixed by window when several).
+func newLimiter(scope, name string, limits []counters.Limit, by clientkey.By, c counters.Counters) *limiter {
+	l := &limiter{by: by, c: c}
+	pol := make([]string, len(limits))
+	for i, lim := range limits {
+		name := name
+		if len(limits) > 1 {
+			name += "-" + shortDuration(lim.Window)
+		}
+		l.items = append(l.items, item{quoted: strconv.Quote(name), limit: lim, prefix: "rl:" + scope + ":" + lim.Spec() + ":"})
+		pol[i] = fmt.Sprintf("%s;q=%d;w=%d", strconv.Quote(name), lim.Count, ceilSeconds(lim.Window))
+	}
+	l.policy = strings.Join(pol, ", ")
+	return l
+}
+
+// legacyClaim marks that one limiter already set the RateLimit-Limit/
+// -Remaining/-Reset trio on this exchange (a route limit and a plan limit
+// both run on authenticated routes; the trio must appear once).
+type legacyClaim struct{}
+
+// check counts the request against every limit, adds the headers and
+// returns a 429 (or a 503 for fail_closed while Redis is down) when refused.
+func (l *limiter) check(ex policy.Exchange) error {
+	id := l.by.Key(ex)
+	now := ex.Now()
+	var (
+		cur     strings.Builder
+		tight   counters.Decision
+		tightAt int
+		refused bool
+		down    bool
+		retry   time.Duration
+	)
+	cur.Grow(32 * len(l.items))
+	for i, it := range l.items {
+		d, err := l.c.Allow(ex.Context(), it.prefix+id, it.limit, now)
+		if errors.Is(err, counters.ErrUnavailable) {
+			down = true
+		} else if err != nil {
+			d = counters.Decision{Allowed: true, Remaining: it.limit.Count} // never fail a request on an unexpected backend error
+		}
+		writeItem(&cur, i, it.quoted, d)
+		if i == 0 || d.Remaining < tight.Remaining || !d.Allowed && tight.Allowed {
+			tight, tightAt = d, i
+		}
+		if !d.Allowed {
+			refused = true
+			retry = max(retry, d.RetryAfter)
+		}
+	}
+	ex.AddResponseHeader("RateLimit-Policy", l.policy)
+	ex.AddResponseHeader("RateLimit", cur.String())
+	l.legacyHeaders(ex, l.items[tightAt].limit.Count, tight)
+	switch {
+	case down:
+		return problem.Unavailable(1, "rate limiting is temporarily unavailable; retry shortly")
+	case refused:
+		return problem.TooManyRequests(int(ceilSeconds(retry)), "rate limit exceeded; retry after the time in Retry-After")
+	}
+	return nil
+}
+
+// writeItem appends `"name";r=<remaining>;t=<reset>` to the RateLimit field.
+func writeItem(b *strings.Builder, i int, quoted string, d counters.Decision) {
+	if i > 0 {
+		b.WriteString(", ")
+	}
+	var num [20]byte
+	b.WriteString(quoted)
+	b.WriteString(";r=")
+	b.Write(strconv.AppendInt(num[:0], d.Remaining, 10))
+	b.WriteString(";t=")
+	b.Write(strconv.AppendInt(num[:0], ceilSeconds(d.ResetAfter), 10))
+}
+
+// legacyHeaders sets RateLimit-Limit/-Remaining/-Reset once per exchange:
+// the first limiter that runs claims them.
+func (l *limiter) legacyHeaders(ex policy.Exchange, limit int64, d counters.Decision) {
+	if ex.Value(legacyClaim{}) != nil {
+		return
+	}
+	ex.SetValue(legacyClaim{}, true)
+	ex.AddResponseHeader("RateLimit-Limit", strconv.FormatInt(limit, 10))
+	ex.AddResponseHeader("RateLimit-Remaining", strconv.FormatInt(d.Remaining, 10))
+	ex.AddResponseHeader("RateLimit-Reset", strconv.FormatInt(ceilSeconds(d.ResetAfter), 10))
+}
+
+func ceilSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64(math.Ceil(d.Seconds()))
+}
+
+// shortDuration writes 1s, 10m, 1h instead of Go's 1m0s.
+func shortDuration(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	case d%time.Second == 0:
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return d.String()
+}
