@@ -1,13 +1,17 @@
 package app
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/admin"
+	"github.com/tollgate-dev/tollgate/internal/policy/cache"
+	"github.com/tollgate-dev/tollgate/internal/problem"
 	"github.com/tollgate-dev/tollgate/internal/runtime"
 	"github.com/tollgate-dev/tollgate/internal/upstream"
 )
@@ -62,11 +66,35 @@ func (a *App) livePools() map[string]*upstream.Pool {
 
 func (a *App) health() map[string]admin.ComponentHealth {
 	up, detail, since := a.mgr.Health()
-	return map[string]admin.ComponentHealth{"store": {Up: up, Detail: detail, Since: since}}
+	cup, csince, cerr := a.ctr.Health()
+	cdetail := "ok"
+	if !cup {
+		cdetail = "down: " + cerr + " (rate limits use the per-node fallback)"
+	}
+	return map[string]admin.ComponentHealth{
+		"store":    {Up: up, Detail: detail, Since: since},
+		"counters": {Up: cup, Detail: cdetail, Since: csince},
+	}
 }
 
 // adminExtras are the routes other parts mount on the admin listener.
-func (a *App) adminExtras() map[string]http.Handler { return map[string]http.Handler{} }
+func (a *App) adminExtras() map[string]http.Handler {
+	return map[string]http.Handler{
+		"POST /cache/purge": http.HandlerFunc(purgeCache),
+	}
+}
+
+// purgeCache drops cached responses of a route ("" = every route) under a
+// path prefix: POST /cache/purge {"route": "orders", "prefix": "/v1/orders"}.
+func purgeCache(w http.ResponseWriter, r *http.Request) {
+	var in struct{ Route, Prefix string }
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&in); err != nil && err != io.EOF {
+		problem.BadRequest("the body must be JSON: {\"route\": ..., \"prefix\": ...}").Write(w, "")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]int{"purged": cache.Purge(in.Route, in.Prefix)})
+}
 
 func loopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)

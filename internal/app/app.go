@@ -10,13 +10,18 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/compile"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/controlplane"
+	"github.com/tollgate-dev/tollgate/internal/counters"
 	"github.com/tollgate-dev/tollgate/internal/credentials"
+	"github.com/tollgate-dev/tollgate/internal/policy"
+	"github.com/tollgate-dev/tollgate/internal/policy/ratelimit"
 	"github.com/tollgate-dev/tollgate/internal/runtime"
 	"github.com/tollgate-dev/tollgate/internal/server"
 	"github.com/tollgate-dev/tollgate/internal/store"
@@ -46,6 +51,7 @@ type App struct {
 	node     *config.Config
 	st       store.Store
 	creds    *credentials.Cache
+	ctr      counters.Counters
 	registry *upstream.Registry
 	state    *compile.State
 	mgr      *controlplane.Manager
@@ -121,7 +127,42 @@ func (a *App) openState() error {
 	}
 	a.creds = creds
 	a.closers = append(a.closers, creds.Close)
+	return a.openCounters()
+}
+
+// openCounters opens the rate-limit/quota backend. In memory, quota counts
+// are snapshotted to the data directory so a restart does not reset them;
+// Redis keeps them itself.
+func (a *App) openCounters() error {
+	var opts []counters.Option
+	if strings.HasPrefix(a.node.Counters, "memory:") || a.node.Counters == "" {
+		dir := dataDir(a.node.Store)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+		fd, err := counters.NewFileDurable(filepath.Join(dir, "counters.json"))
+		if err != nil {
+			return fmt.Errorf("quota snapshot: %w", err)
+		}
+		a.closers = append(a.closers, func() { _ = fd.Close() })
+		opts = append(opts, counters.WithDurable(fd))
+	}
+	ctr, err := counters.Open(a.node.Counters, a.log, opts...)
+	if err != nil {
+		return fmt.Errorf("counters %s: %w", redact(a.node.Counters), err)
+	}
+	a.ctr = ctr
+	a.closers = append(a.closers, func() { _ = ctr.Close() })
 	return nil
+}
+
+// dataDir is where node-local state lives: next to the SQLite file, else
+// ./tollgate-data.
+func dataDir(storeDSN string) string {
+	if p, ok := strings.CutPrefix(storeDSN, "sqlite://"); ok {
+		return filepath.Dir(p)
+	}
+	return "tollgate-data"
 }
 
 // Apply puts cfg live: update the upstream pools, compile, swap. It is the
@@ -133,7 +174,7 @@ func (a *App) Apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	t, err := compile.Compile(cfg, a.env(pools))
+	t, err := compile.Compile(cfg, a.env(pools, cfg.Plans))
 	if err != nil {
 		if a.cfg != nil {
 			_, _ = a.registry.Update(a.cfg.Services) // keep the running pools alive
@@ -150,14 +191,29 @@ func (a *App) Apply(cfg *config.Config) error {
 	return nil
 }
 
-func (a *App) env(pools map[string]*upstream.Pool) compile.Env {
+// planHandler enforces the authenticated consumer's plan limits; nil
+// (nothing to enforce) when the config defines no plans.
+func (a *App) planHandler(list []config.Plan) policy.Handler {
+	if len(list) == 0 {
+		return nil
+	}
+	plans := make(map[string]config.Plan, len(list))
+	for _, p := range list {
+		plans[p.Name] = p
+	}
+	return ratelimit.NewPlanHandler(plans, a.ctr)
+}
+
+func (a *App) env(pools map[string]*upstream.Pool, plans []config.Plan) compile.Env {
 	return compile.Env{
 		Pools: pools,
 		State: a.state,
 		Services: map[string]any{
 			"credentials": a.creds,
 			"consumers":   a.creds,
+			"counters":    a.ctr,
 		},
+		PlanHandler: a.planHandler(plans),
 		NewVersions: func(v *config.Versions) (runtime.VersionSelector, error) {
 			return versioning.New(v, time.Now)
 		},

@@ -7,12 +7,15 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/policy/acl"
 	"github.com/tollgate-dev/tollgate/internal/policy/anonymous"
 	"github.com/tollgate-dev/tollgate/internal/policy/basicauth"
+	"github.com/tollgate-dev/tollgate/internal/policy/cache"
 	"github.com/tollgate-dev/tollgate/internal/policy/cors"
 	"github.com/tollgate-dev/tollgate/internal/policy/iprestriction"
 	"github.com/tollgate-dev/tollgate/internal/policy/jwt"
 	"github.com/tollgate-dev/tollgate/internal/policy/keyauth"
 	"github.com/tollgate-dev/tollgate/internal/policy/mock"
 	"github.com/tollgate-dev/tollgate/internal/policy/mtls"
+	"github.com/tollgate-dev/tollgate/internal/policy/quota"
+	"github.com/tollgate-dev/tollgate/internal/policy/ratelimit"
 	"github.com/tollgate-dev/tollgate/internal/policy/sizelimit"
 	"github.com/tollgate-dev/tollgate/internal/policy/transform"
 	"github.com/tollgate-dev/tollgate/internal/policy/validaterequest"
@@ -23,12 +26,15 @@ func init() {
 		acl.Definition,
 		anonymous.Definition,
 		basicauth.Definition,
+		cache.Definition,
 		cors.Definition,
 		iprestriction.Definition,
 		jwt.Definition,
 		keyauth.Definition,
 		mock.Definition,
 		mtls.Definition,
+		quota.Definition,
+		ratelimit.Definition,
 		sizelimit.Definition,
 		transform.Definition,
 		validaterequest.Definition,
