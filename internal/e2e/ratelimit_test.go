@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Issue 4: three gateway processes share the real Redis; a limit of 100 per
+// 10 s admits between 100 and 105 in strict mode, and local mode stays
+// within its documented bound.
+func TestThreeNodesShareARateLimitInRedis(t *testing.T) {
+	redisURL := os.Getenv("TOLLGATE_TEST_REDIS")
+	if redisURL == "" {
+		t.Skip("set TOLLGATE_TEST_REDIS=redis://127.0.0.1:6379/0 to run")
+	}
+	for _, mode := range []string{"strict", "local"} {
+		t.Run(mode, func(t *testing.T) {
+			up := upstream(t)
+			prefix := "tg-e2e-" + rand.Text()[:8] + ":"
+			sep := "?"
+			settings := fmt.Sprintf("counters: %q\n", redisURL+sep+"prefix="+prefix)
+			doc := fmt.Sprintf(`services:
+  - name: s
+    targets: [%q]
+routes:
+  - name: limited
+    service: s
+    match: { paths: ["/limited"] }
+    policies:
+      rate_limit: { limit: 100, window: 10s, by: route, mode: %s }
+`, up, mode)
+			var nodes []*node
+			for i := 0; i < 3; i++ {
+				st := fmt.Sprintf("store: \"sqlite://%s/db\"\n", t.TempDir())
+				nodes = append(nodes, startNode(t, fmt.Sprintf("%s-%d", mode, i), st+settings, doc))
+			}
+			var admitted, limited, other atomic.Int64
+			var wg sync.WaitGroup
+			deadline := time.Now().Add(1500 * time.Millisecond)
+			for _, n := range nodes {
+				for w := 0; w < 4; w++ {
+					wg.Add(1)
+					go func(n *node) {
+						defer wg.Done()
+						for time.Now().Before(deadline) {
+							switch n.status("/limited") {
+							case http.StatusOK:
+								admitted.Add(1)
+							case http.StatusTooManyRequests:
+								limited.Add(1)
+							default:
+								other.Add(1)
+							}
+						}
+					}(n)
+				}
+			}
+			wg.Wait()
+			t.Logf("mode %s: 3 nodes, limit 100/10s: admitted %d, limited %d, other %d",
+				mode, admitted.Load(), limited.Load(), other.Load())
+			if other.Load() != 0 {
+				t.Fatalf("%d requests failed otherwise", other.Load())
+			}
+			lo, hi := int64(100), int64(105)
+			if mode == "local" {
+				hi = 300 // documented bound: (nodes-1) x limit at most; see docs/rate-limiting.md
+			}
+			if n := admitted.Load(); n < lo || n > hi {
+				t.Fatalf("admitted %d, want %d..%d", n, lo, hi)
+			}
+		})
+	}
+}
