@@ -26,7 +26,7 @@ import (
 
 // gateway is a running tollgate for one test, on 127.0.0.1:0.
 type gateway struct {
-	t    *testing.T
+	t    testing.TB
 	app  *app.App
 	path string
 	url  string
@@ -42,7 +42,13 @@ func quietLog() *slog.Logger {
 }
 
 // startGateway writes cfg (YAML; "listen" is added) and runs the gateway.
-func startGateway(t *testing.T, cfg string) *gateway {
+func startGateway(t testing.TB, cfg string) *gateway {
+	t.Helper()
+	return startGatewayAt(t, "sqlite://"+filepath.Join(t.TempDir(), "data", "tollgate.db"), cfg)
+}
+
+// startGatewayAt is startGateway with a given store DSN.
+func startGatewayAt(t testing.TB, dsn, cfg string) *gateway {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tollgate.yaml")
@@ -51,7 +57,7 @@ func startGateway(t *testing.T, cfg string) *gateway {
 		listenTLS = `, tls: "127.0.0.1:0"`
 	}
 	doc := "listen: { proxy: \"127.0.0.1:0\", admin: \"127.0.0.1:0\", portal: \"\"" + listenTLS + " }\n" +
-		"store: \"sqlite://" + filepath.Join(dir, "data", "tollgate.db") + "\"\n" + cfg
+		"store: \"" + dsn + "\"\n" + cfg
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +95,7 @@ func (g *gateway) rewrite(cfg string) {
 }
 
 // origin is a test upstream that records what it saw.
-func origin(t *testing.T, h http.HandlerFunc) string {
+func origin(t testing.TB, h http.HandlerFunc) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
