@@ -143,14 +143,18 @@ type Usage struct {
 	From        time.Time `json:"from"`
 	To          time.Time `json:"to"`
 	Series      []Series  `json:"series"`
-	Totals      Totals    `json:"totals"`
+	// Overall is every series merged per bucket (percentiles from the merged
+	// sketches), for charts of the whole selection.
+	Overall []Point `json:"overall"`
+	Totals  Totals  `json:"totals"`
 }
 
 // UsageBuilder merges stored rows (any order, any status class) into a Usage.
 type UsageBuilder struct {
-	f      Filter
-	series map[[2]string]map[int64]*pointAcc
-	total  pointAcc
+	f       Filter
+	series  map[[2]string]map[int64]*pointAcc
+	overall map[int64]*pointAcc
+	total   pointAcc
 }
 
 type pointAcc struct {
@@ -160,7 +164,7 @@ type pointAcc struct {
 
 // NewUsageBuilder starts a Usage for a normalised filter.
 func NewUsageBuilder(f Filter) *UsageBuilder {
-	return &UsageBuilder{f: f, series: map[[2]string]map[int64]*pointAcc{}}
+	return &UsageBuilder{f: f, series: map[[2]string]map[int64]*pointAcc{}, overall: map[int64]*pointAcc{}}
 }
 
 // Add merges one row into its series' bucket.
@@ -172,32 +176,42 @@ func (b *UsageBuilder) Add(consumer, route string, bucket time.Time, c Counts, s
 		b.series[k] = pts
 	}
 	t := bucket.Unix()
+	for _, acc := range []*pointAcc{accAt(pts, t), accAt(b.overall, t), &b.total} {
+		acc.c.add(c)
+		acc.sk.Merge(sk)
+	}
+}
+
+func accAt(pts map[int64]*pointAcc, t int64) *pointAcc {
 	acc := pts[t]
 	if acc == nil {
 		acc = &pointAcc{}
 		pts[t] = acc
 	}
-	acc.c.add(c)
-	acc.sk.Merge(sk)
-	b.total.c.add(c)
-	b.total.sk.Merge(sk)
+	return acc
+}
+
+// points turns bucket accumulators into time-ordered points.
+func points(pts map[int64]*pointAcc) []Point {
+	out := make([]Point, 0, len(pts))
+	for t, acc := range pts {
+		out = append(out, Point{T: time.Unix(t, 0).UTC(), Counts: acc.c, Percentiles: percentilesOf(&acc.sk)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].T.Before(out[j].T) })
+	return out
 }
 
 // Build returns the Usage: series sorted by consumer then route, points by time.
 func (b *UsageBuilder) Build() *Usage {
 	u := &Usage{Granularity: b.f.Granularity, From: b.f.From.UTC(), To: b.f.To.UTC(), Series: []Series{}}
 	for k, pts := range b.series {
-		s := Series{Consumer: k[0], Route: k[1], Points: make([]Point, 0, len(pts))}
-		for t, acc := range pts {
-			s.Points = append(s.Points, Point{T: time.Unix(t, 0).UTC(), Counts: acc.c, Percentiles: percentilesOf(&acc.sk)})
-		}
-		sort.Slice(s.Points, func(i, j int) bool { return s.Points[i].T.Before(s.Points[j].T) })
-		u.Series = append(u.Series, s)
+		u.Series = append(u.Series, Series{Consumer: k[0], Route: k[1], Points: points(pts)})
 	}
 	sort.Slice(u.Series, func(i, j int) bool {
 		a, c := u.Series[i], u.Series[j]
 		return a.Consumer < c.Consumer || (a.Consumer == c.Consumer && a.Route < c.Route)
 	})
+	u.Overall = points(b.overall)
 	u.Totals = Totals{Counts: b.total.c, Percentiles: percentilesOf(&b.total.sk)}
 	return u
 }
