@@ -18,6 +18,9 @@ type rollupState struct {
 // Only the aggregator goroutine touches it.
 type aggregator struct {
 	minutes map[int64]map[seriesKey]*rollupState
+	// last minute used: almost every event lands in it, saving a map lookup.
+	lastMinute int64
+	lastRows   map[seriesKey]*rollupState
 }
 
 func (a *aggregator) add(e Event, now func() time.Time) {
@@ -26,10 +29,14 @@ func (a *aggregator) add(e Event, now func() time.Time) {
 		t = now()
 	}
 	minute := t.Unix() - mod(t.Unix(), 60)
-	rows := a.minutes[minute]
-	if rows == nil {
-		rows = make(map[seriesKey]*rollupState)
-		a.minutes[minute] = rows
+	rows := a.lastRows
+	if rows == nil || minute != a.lastMinute {
+		rows = a.minutes[minute]
+		if rows == nil {
+			rows = make(map[seriesKey]*rollupState)
+			a.minutes[minute] = rows
+		}
+		a.lastMinute, a.lastRows = minute, rows
 	}
 	k := seriesKey{consumer: e.ConsumerID, route: e.Route, class: StatusClass(e.Status)}
 	st := rows[k]
@@ -68,6 +75,7 @@ func (a *aggregator) takeClosed(cutoff time.Time) []Rollup {
 		if minute+60 <= cutoff.Unix() {
 			out = appendRollups(out, minute, rows)
 			delete(a.minutes, minute)
+			a.forget(minute)
 		}
 	}
 	return out
@@ -79,8 +87,16 @@ func (a *aggregator) takeAll() []Rollup {
 	for minute, rows := range a.minutes {
 		out = appendRollups(out, minute, rows)
 		delete(a.minutes, minute)
+		a.forget(minute)
 	}
 	return out
+}
+
+// forget drops the cached last minute once it has been handed over.
+func (a *aggregator) forget(minute int64) {
+	if a.lastRows != nil && a.lastMinute == minute {
+		a.lastRows = nil
+	}
 }
 
 func appendRollups(out []Rollup, minute int64, rows map[seriesKey]*rollupState) []Rollup {
