@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/config"
 )
 
 // Options tunes a Pipeline. Zero values take the defaults shown.
@@ -28,6 +30,12 @@ type Options struct {
 	// (and Close reports rollups it could not deliver as lost).
 	SpillDir string
 	Now      func() time.Time // clock, for tests; time.Now
+}
+
+// OptionsFor maps the config (telemetry.usage) and the data directory
+// (where the spill file lives) to Options; the rest keep their defaults.
+func OptionsFor(cfg config.Usage, dataDir string) Options {
+	return Options{QueueSize: cfg.QueueSize, SpillDir: dataDir}
 }
 
 func (o *Options) defaults() {
@@ -107,6 +115,9 @@ func NewPipeline(sink Sink, opts Options, log *slog.Logger) *Pipeline {
 // Emit queues one event. It never blocks: when the queue is full (or the
 // pipeline is closed) the event is counted in Dropped instead.
 func (p *Pipeline) Emit(e Event) {
+	if p == nil { // usage disabled: the proxy need not check
+		return
+	}
 	if p.closed.Load() {
 		p.dropped.Add(1)
 		return
@@ -119,13 +130,21 @@ func (p *Pipeline) Emit(e Event) {
 }
 
 // Dropped is the number of events lost to a full queue or a closed pipeline.
-func (p *Pipeline) Dropped() uint64 { return p.dropped.Load() }
+func (p *Pipeline) Dropped() uint64 {
+	if p == nil {
+		return 0
+	}
+	return p.dropped.Load()
+}
 
 // Close stops taking events, flushes the queue and every open minute, and
 // keeps writing until everything is in the sink or ctx ends. Whatever could
 // not be written by then is spilled to SpillDir (and re-sent by the next
 // Pipeline); an error says rollups were lost.
 func (p *Pipeline) Close(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
 	p.closeMu.Lock()
 	defer p.closeMu.Unlock()
 	if p.closed.Swap(true) {
