@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/tollgate-dev/tollgate/internal/analytics"
+	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/tracing"
 )
 
 func scrape(t *testing.T, m *Metrics) map[string]*dto.MetricFamily {
@@ -173,3 +176,30 @@ func BenchmarkObserve(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRequestObservability is what the proxy adds per request with
+// metrics on, tracing off, access log off and the usage pipeline on.
+func BenchmarkRequestObservability(b *testing.B) {
+	m := New()
+	tr, _ := tracing.New(config.Tracing{})
+	p := analytics.NewPipeline(discard{}, analytics.Options{}, nil)
+	defer p.Close(context.Background())
+	get := func(string) string { return "" }
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		start := time.Now()
+		m.RequestStarted()
+		_, sp := tr.StartRequest(ctx, get)
+		sp.End(200)
+		m.RequestFinished()
+		e := analytics.Event{Time: start, Route: "orders", ConsumerID: "acme", Plan: "free", Method: "GET", Status: 200,
+			Latency: time.Since(start), BytesIn: 10, BytesOut: 100, TraceID: sp.TraceID()}
+		m.Observe(e)
+		p.Emit(e)
+	}
+}
+
+type discard struct{}
+
+func (discard) WriteRollups(context.Context, []analytics.Rollup) error { return nil }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"math"
 	"net/url"
 	"os"
@@ -263,5 +264,45 @@ func TestQueryRejectsBadFilters(t *testing.T) {
 	}
 	if _, err := New(nil, "oracle"); err == nil {
 		t.Error("unknown dialect accepted")
+	}
+}
+
+// ackLost applies a write but reports failure for the first n calls: the
+// "commit succeeded, answer lost" store hiccup. Retries must not double count.
+type ackLost struct {
+	*DB
+	n int
+}
+
+func (a *ackLost) WriteRollups(ctx context.Context, rs []analytics.Rollup) error {
+	err := a.DB.WriteRollups(ctx, rs)
+	if err == nil && a.n > 0 {
+		a.n--
+		return errors.New("connection reset after commit")
+	}
+	return err
+}
+
+func TestStoreHiccupNeverDoubleCounts(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			store, err := New(d.open(t), d.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs, ws := knownMix(900)
+			p := analytics.NewPipeline(&ackLost{DB: store, n: 5}, quickOpts(t.TempDir()), nil)
+			for _, e := range evs {
+				p.Emit(e)
+			}
+			if err := p.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			u, err := store.Query(context.Background(), analytics.Filter{Granularity: analytics.Hour, From: base.Add(-time.Hour), To: base.Add(2 * time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkUsage(t, analytics.Hour, u, ws)
+		})
 	}
 }
