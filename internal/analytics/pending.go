@@ -6,6 +6,26 @@ import "sync"
 type batch struct {
 	ID      string   `json:"id"`
 	Rollups []Rollup `json:"rollups"`
+
+	// fromSpill marks a batch read back from the spill file, starting at
+	// byte spillPos: it is still on disk, so it is never spilled twice.
+	fromSpill bool
+	spillPos  int64
+}
+
+// withoutSpilled drops batches that are still in the spill file and returns
+// the smallest file position among them (ok false when there were none).
+func withoutSpilled(bs []batch) (fresh []batch, firstPos int64, ok bool) {
+	for _, b := range bs {
+		if !b.fromSpill {
+			fresh = append(fresh, b)
+			continue
+		}
+		if !ok || b.spillPos < firstPos {
+			firstPos, ok = b.spillPos, true
+		}
+	}
+	return fresh, firstPos, ok
 }
 
 // pendingQueue holds batches handed over by the aggregator until the writer

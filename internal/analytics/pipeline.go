@@ -82,8 +82,9 @@ type Pipeline struct {
 	draining     chan struct{} // closed once the aggregator has handed over everything
 	writerDone   chan struct{}
 
-	idPrefix string
-	seq      atomic.Uint64
+	idPrefix    string
+	seq         atomic.Uint64
+	spillOffset int64 // bytes of the spill file already queued; owned by the writer
 	closeMu  sync.Mutex
 }
 
@@ -164,7 +165,9 @@ func (p *Pipeline) Close(ctx context.Context) error {
 }
 
 func (p *Pipeline) spillOnClose() error {
-	left := p.pending.takeAll()
+	// Batches read back from the spill file are still in it (the next
+	// process reads the file from the start), so only fresh ones are appended.
+	left, _, _ := withoutSpilled(p.pending.takeAll())
 	if len(left) == 0 {
 		return nil
 	}
@@ -244,7 +247,7 @@ func (p *Pipeline) write() {
 		}
 		backoff = 0
 		p.pending.drop(b.ID)
-		p.reloadSpillAfterSuccess()
+		p.afterSuccess()
 	}
 }
 
@@ -253,7 +256,7 @@ func (p *Pipeline) write() {
 // is still down costs one failed write per pause, not a memory spike per event.
 func (p *Pipeline) waitForWork(backoff time.Duration) bool {
 	var retrySpill <-chan time.Time
-	if spillExists(p.opts.SpillDir) {
+	if spillExists(p.opts.SpillDir) && !p.spillFullyRead() {
 		t := time.NewTimer(max(backoff, p.opts.RetryMin))
 		defer t.Stop()
 		retrySpill = t.C

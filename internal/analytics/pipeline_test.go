@@ -3,6 +3,8 @@ package analytics
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -228,14 +230,32 @@ func TestPipelineSpillsAndResendsAfterRestart(t *testing.T) {
 	if !spillExists(opts.SpillDir) {
 		t.Fatal("nothing spilled while the store was down")
 	}
+	// More traffic during the outage: several read-back / fail / spill cycles.
+	for i, e := range evs[1500:2250] {
+		p.Emit(e)
+		if i%5 == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := p.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	spilled, err := readSpill(opts.SpillDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, b := range spilled {
+		if ids[b.ID] {
+			t.Fatalf("batch %s spilled twice: the file grows with each retry cycle", b.ID)
+		}
+		ids[b.ID] = true
+	}
 	up := newMemSink()
 	p2 := NewPipeline(up, opts, nil) // restart: the spill file is re-sent
-	for _, e := range evs[1500:] {
+	for _, e := range evs[2250:] {
 		p2.Emit(e)
 	}
 	if err := p2.Close(context.Background()); err != nil {
@@ -258,5 +278,48 @@ func TestPipelineWithoutSpillDirReportsLoss(t *testing.T) {
 	defer cancel()
 	if err := p.Close(ctx); err == nil {
 		t.Fatal("lost rollups were not reported")
+	}
+}
+
+// TestSpillNeverDuplicates drives the writer's spill steps by hand: batches
+// read back from the file and still pending when memory overflows again must
+// not be appended a second time (the file would grow every retry cycle).
+func TestSpillNeverDuplicates(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SpillDir: dir, MaxPending: 4}
+	opts.defaults()
+	p := &Pipeline{opts: opts, log: slog.New(slog.DiscardHandler)}
+	p.pending.wake = make(chan struct{}, 1)
+	mk := func(id string) batch {
+		return batch{ID: id, Rollups: []Rollup{{BatchID: id, Requests: 1}, {BatchID: id, Requests: 1}}}
+	}
+	if err := appendSpill(dir, []batch{mk("a"), mk("b"), mk("c")}); err != nil {
+		t.Fatal(err)
+	}
+	for cycle := range 5 {
+		p.loadSpill() // reads back part of the file
+		p.pending.push(mk("new" + strconv.Itoa(cycle)))
+		p.pending.push(mk("more" + strconv.Itoa(cycle)))
+		p.spillIfOverBound()
+	}
+	left, _, _ := withoutSpilled(p.pending.takeAll())
+	if err := appendSpill(dir, left); err != nil {
+		t.Fatal(err)
+	}
+	all, err := readSpill(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, b := range all {
+		seen[b.ID]++
+	}
+	if len(seen) != 13 {
+		t.Fatalf("%d distinct batches in the file, want 13: %v", len(seen), seen)
+	}
+	for id, n := range seen {
+		if n > 1 {
+			t.Errorf("batch %s in the spill file %d times", id, n)
+		}
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 )
@@ -44,31 +46,49 @@ func appendSpill(dir string, bs []batch) error {
 	return f.Close()
 }
 
-// readSpill returns the spilled batches and removes the file. A torn last
+// readSpillFrom reads batches from byte offset on, stopping once limit
+// rollups are read (at least one batch), and returns the offset after the
+// last line read and whether the end of the file was reached. A torn last
 // line (crash during append) is skipped.
-func readSpill(dir string) ([]batch, error) {
-	path := filepath.Join(dir, spillFile)
-	f, err := os.Open(path)
+func readSpillFrom(dir string, offset int64, limit int) (bs []batch, next int64, eof bool, err error) {
+	f, err := os.Open(filepath.Join(dir, spillFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, 0, true, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, offset, false, err
 	}
 	defer f.Close()
-	var out []batch
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 256<<20)
-	for sc.Scan() {
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return nil, offset, false, err
+	}
+	r := bufio.NewReaderSize(f, 64<<10)
+	n := 0
+	for n < limit || len(bs) == 0 {
+		line, rerr := r.ReadBytes('\n')
+		pos := offset
+		offset += int64(len(line))
 		var b batch
-		if json.Unmarshal(sc.Bytes(), &b) == nil && b.ID != "" {
-			out = append(out, b)
+		if json.Unmarshal(line, &b) == nil && b.ID != "" {
+			b.fromSpill, b.spillPos = true, pos
+			bs = append(bs, b)
+			n += len(b.Rollups)
+		}
+		if rerr == io.EOF {
+			return bs, offset, true, nil
+		}
+		if rerr != nil {
+			return bs, offset, false, rerr
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return out, err
-	}
-	return out, os.Remove(path)
+	_, peekErr := r.Peek(1)
+	return bs, offset, peekErr == io.EOF, nil
+}
+
+// readSpill reads the whole spill file (tests, tools).
+func readSpill(dir string) ([]batch, error) {
+	bs, _, _, err := readSpillFrom(dir, 0, math.MaxInt)
+	return bs, err
 }
 
 func spillExists(dir string) bool {
@@ -79,15 +99,20 @@ func spillExists(dir string) bool {
 	return err == nil
 }
 
-// loadSpill queues what a previous run spilled (called before the writer starts).
+// loadSpill queues the next part of the spill file (at most about half of
+// MaxPending rollups, so a long outage's file never comes back into memory
+// at once). The file stays on disk until every batch read from it has been
+// written (removeSpillIfDone): a crash meanwhile re-sends from the start,
+// and the store skips batch ids it already applied.
 func (p *Pipeline) loadSpill() {
 	if !spillExists(p.opts.SpillDir) {
 		return
 	}
-	bs, err := readSpill(p.opts.SpillDir)
+	bs, next, _, err := readSpillFrom(p.opts.SpillDir, p.spillOffset, max(p.opts.MaxPending/2, 1))
 	if err != nil {
 		p.log.Error("reading usage spill file", "err", err)
 	}
+	p.spillOffset = next
 	if len(bs) > 0 {
 		p.log.Info("re-sending spilled usage rollups", "rollups", countRollups(bs))
 		p.pending.pushFront(bs)
@@ -100,18 +125,38 @@ func (p *Pipeline) spillIfOverBound() {
 	if p.opts.SpillDir == "" || p.pending.rollups() <= p.opts.MaxPending {
 		return
 	}
-	bs := p.pending.takeAll()
-	if err := appendSpill(p.opts.SpillDir, bs); err != nil {
+	all := p.pending.takeAll()
+	fresh, firstPos, reread := withoutSpilled(all)
+	if err := appendSpill(p.opts.SpillDir, fresh); err != nil {
 		p.log.Error("spilling usage rollups failed; keeping them in memory", "err", err)
-		p.pending.pushFront(bs)
+		p.pending.pushFront(all)
 		return
 	}
-	p.log.Warn("usage store down; rollups spilled to disk", "rollups", countRollups(bs))
+	if reread { // batches read back from the file are dropped: read them again later
+		p.spillOffset = firstPos
+	}
+	p.log.Warn("usage store down; rollups spilled to disk", "rollups", countRollups(fresh))
 }
 
-// reloadSpillAfterSuccess re-queues spilled batches once the sink works again.
-func (p *Pipeline) reloadSpillAfterSuccess() {
-	if spillExists(p.opts.SpillDir) {
+// afterSuccess, once the sink took a batch: remove a fully re-sent spill
+// file, or bring the next part of it in when memory has room.
+func (p *Pipeline) afterSuccess() {
+	if !spillExists(p.opts.SpillDir) {
+		return
+	}
+	pending := p.pending.rollups()
+	if pending == 0 && p.spillFullyRead() {
+		if err := os.Remove(filepath.Join(p.opts.SpillDir, spillFile)); err == nil {
+			p.spillOffset = 0
+		}
+		return
+	}
+	if pending < p.opts.MaxPending/2 && !p.spillFullyRead() {
 		p.loadSpill()
 	}
+}
+
+func (p *Pipeline) spillFullyRead() bool {
+	st, err := os.Stat(filepath.Join(p.opts.SpillDir, spillFile))
+	return err == nil && p.spillOffset >= st.Size()
 }
