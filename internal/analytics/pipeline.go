@@ -85,7 +85,7 @@ type Pipeline struct {
 	idPrefix    string
 	seq         atomic.Uint64
 	spillOffset int64 // bytes of the spill file already queued; owned by the writer
-	closeMu  sync.Mutex
+	closeMu     sync.Mutex
 }
 
 // NewPipeline starts the aggregator and writer goroutines. Rollups a previous
