@@ -23,6 +23,13 @@ import (
 // BatchRetention is how long applied batch ids are remembered for dedupe.
 const BatchRetention = 7 * 24 * time.Hour
 
+// Retention is how long rows of each granularity are kept; day rows (what
+// billing reads) are kept forever. Pruning runs at most once an hour, after a write.
+var Retention = map[string]time.Duration{
+	analytics.Minute: 14 * 24 * time.Hour,
+	analytics.Hour:   400 * 24 * time.Hour,
+}
+
 // DB is the usage store over a *sql.DB.
 type DB struct {
 	db        *sql.DB
@@ -33,7 +40,7 @@ type DB struct {
 }
 
 type queries struct {
-	markBatch, ensureRow, selectSketch, updateRow, pruneBatches, selectRange string
+	markBatch, ensureRow, selectSketch, updateRow, pruneBatches, pruneRows, selectRange string
 }
 
 // New returns the usage store for dialect "sqlite" or "postgres".
@@ -62,12 +69,12 @@ func buildQueries(dialect string) queries {
 			client_errors = client_errors + ?, bytes_in = bytes_in + ?, bytes_out = bytes_out + ?,
 			latency = ? WHERE ` + pk,
 		pruneBatches: `DELETE FROM usage_batches WHERE applied_at < ?`,
+		pruneRows:    `DELETE FROM usage_rollups WHERE granularity = ? AND bucket < ?`,
 		selectRange: `SELECT consumer_id, route, bucket, requests, errors, client_errors, bytes_in, bytes_out, latency
-			FROM usage_rollups WHERE granularity = ? AND bucket >= ? AND bucket < ?
-			AND (? = '' OR consumer_id = ?) AND (? = '' OR route = ?)`,
+			FROM usage_rollups WHERE granularity = ? AND bucket >= ? AND bucket < ?`,
 	}
 	if dialect == "postgres" {
-		for _, s := range []*string{&q.markBatch, &q.ensureRow, &q.selectSketch, &q.updateRow, &q.pruneBatches, &q.selectRange} {
+		for _, s := range []*string{&q.markBatch, &q.ensureRow, &q.selectSketch, &q.updateRow, &q.pruneBatches, &q.pruneRows} {
 			*s = rebind(*s)
 		}
 	}
@@ -262,14 +269,44 @@ func closeAll(st []*sql.Stmt) {
 	}
 }
 
-// maybePrune forgets batch ids older than BatchRetention, at most once an hour.
+// maybePrune forgets batch ids older than BatchRetention and rows past
+// their Retention, at most once an hour.
 func (d *DB) maybePrune(ctx context.Context) {
 	now := d.now()
 	last := d.lastPrune.Load()
 	if now.Unix()-last < 3600 || !d.lastPrune.CompareAndSwap(last, now.Unix()) {
 		return
 	}
-	_, _ = d.db.ExecContext(ctx, d.q.pruneBatches, now.Add(-BatchRetention).Unix())
+	_ = d.Prune(ctx, now)
+}
+
+// Prune deletes batch ids and rows older than their retention at now.
+func (d *DB) Prune(ctx context.Context, now time.Time) error {
+	if _, err := d.db.ExecContext(ctx, d.q.pruneBatches, now.Add(-BatchRetention).Unix()); err != nil {
+		return fmt.Errorf("usagedb: prune batches: %w", err)
+	}
+	for g, keep := range Retention {
+		if _, err := d.db.ExecContext(ctx, d.q.pruneRows, g, now.Add(-keep).Unix()); err != nil {
+			return fmt.Errorf("usagedb: prune %s rows: %w", g, err)
+		}
+	}
+	return nil
+}
+
+// rangeQuery adds the optional filters so the primary key
+// (granularity, consumer_id, route, bucket) serves per-consumer queries.
+func (d *DB) rangeQuery(f analytics.Filter) (string, []any) {
+	q, args := d.q.selectRange, []any{f.Granularity, f.From.Unix(), f.To.Unix()}
+	if f.Consumer != "" {
+		q, args = q+" AND consumer_id = ?", append(args, f.Consumer)
+	}
+	if f.Route != "" {
+		q, args = q+" AND route = ?", append(args, f.Route)
+	}
+	if d.dialect == "postgres" {
+		q = rebind(q)
+	}
+	return q, args
 }
 
 // Query returns the usage series and totals selected by f (see analytics.Filter.Normalize).
@@ -278,8 +315,8 @@ func (d *DB) Query(ctx context.Context, f analytics.Filter) (*analytics.Usage, e
 	if err != nil {
 		return nil, err
 	}
-	rows, err := d.db.QueryContext(ctx, d.q.selectRange, f.Granularity, f.From.Unix(), f.To.Unix(),
-		f.Consumer, f.Consumer, f.Route, f.Route)
+	q, args := d.rangeQuery(f)
+	rows, err := d.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("usagedb: query: %w", err)
 	}

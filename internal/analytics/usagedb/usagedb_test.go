@@ -83,7 +83,9 @@ var dialects = []struct {
 	open func(*testing.T) *sql.DB
 }{{"sqlite", openSQLite}, {"postgres", openPostgres}}
 
-var base = time.Date(2026, 3, 2, 9, 58, 0, 0, time.UTC)
+// base is today 09:58 UTC: recent enough to survive retention pruning, and
+// the mix straddles an hour boundary but not a day boundary.
+var base = time.Now().UTC().Truncate(24 * time.Hour).Add(9*time.Hour + 58*time.Minute)
 
 type want struct {
 	counts    analytics.Counts
@@ -303,6 +305,36 @@ func TestStoreHiccupNeverDoubleCounts(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkUsage(t, analytics.Hour, u, ws)
+		})
+	}
+}
+
+func TestPruneKeepsDays(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			store, err := New(d.open(t), d.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sk := analytics.NewSketch()
+			sk.Add(3)
+			r := []analytics.Rollup{{BatchID: "old", Minute: base, ConsumerID: "c", Route: "r", StatusClass: 2, Requests: 4, Latency: sk}}
+			if err := store.WriteRollups(context.Background(), r); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.Prune(context.Background(), base.Add(30*24*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			count := func(g string) int64 {
+				u, err := store.Query(context.Background(), analytics.Filter{Granularity: g, From: base.Add(-24 * time.Hour), To: base.Add(24 * time.Hour)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return u.Totals.Requests
+			}
+			if m, h, dd := count(analytics.Minute), count(analytics.Hour), count(analytics.Day); m != 0 || h != 4 || dd != 4 {
+				t.Fatalf("after 30 days: minute %d hour %d day %d, want 0 4 4", m, h, dd)
+			}
 		})
 	}
 }
