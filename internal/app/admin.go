@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/admin"
+	"github.com/tollgate-dev/tollgate/internal/analytics"
 	"github.com/tollgate-dev/tollgate/internal/policy/cache"
 	"github.com/tollgate-dev/tollgate/internal/problem"
 	"github.com/tollgate-dev/tollgate/internal/runtime"
@@ -81,6 +82,9 @@ func (a *App) health() map[string]admin.ComponentHealth {
 func (a *App) adminExtras() map[string]http.Handler {
 	return map[string]http.Handler{
 		"POST /cache/purge": http.HandlerFunc(purgeCache),
+		"GET /metrics":      a.tel.metrics.Handler(),
+		"GET /usage":        analytics.UsageHandler(a.tel.udb),
+		"GET /ui/analytics": analytics.AnalyticsPage(a.tel.udb),
 	}
 }
 

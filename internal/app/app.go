@@ -58,6 +58,7 @@ type App struct {
 	gw       *runtime.Gateway
 	srv      *server.Server
 	admin    *adminListener
+	tel      *telemetry
 	proxyLn  net.Listener
 	tlsLn    net.Listener
 
@@ -89,10 +90,15 @@ func New(opts Options) (_ *App, err error) {
 	if err := a.openState(); err != nil {
 		return nil, err
 	}
+	if err := a.openTelemetry(); err != nil {
+		return nil, err
+	}
 	a.mgr = controlplane.New(a.st, a, a.node, a.log)
 	if err := a.mgr.Boot(context.Background(), raw, source); err != nil {
 		return nil, err
 	}
+	a.gw.SetTracer(a.tel.tracer)
+	a.gw.SetObserver(a.tel)
 	a.srv = server.New(a.gw, a.node.Server, a.log)
 	if err := a.listen(); err != nil {
 		return nil, err
@@ -172,9 +178,11 @@ func (a *App) Apply(cfg *config.Config) error {
 	defer a.mu.Unlock()
 	pools, err := a.registry.Update(cfg.Services)
 	if err != nil {
+		a.tel.metrics.ConfigReloaded(err)
 		return err
 	}
 	t, err := compile.Compile(cfg, a.env(pools, cfg.Plans))
+	a.tel.metrics.ConfigReloaded(err)
 	if err != nil {
 		if a.cfg != nil {
 			_, _ = a.registry.Update(a.cfg.Services) // keep the running pools alive

@@ -150,6 +150,7 @@ func (a *App) Shutdown() error {
 	if a.admin != nil {
 		_ = a.admin.srv.Shutdown(ctx)
 	}
+	a.tel.close(ctx, a.log)
 	if a.cancelBg != nil {
 		a.cancelBg()
 	}

@@ -214,6 +214,9 @@ func finish(r *runtime.Route, service string, pcs map[string]policy.Config, env 
 	handlers := make([]policy.Handler, len(steps))
 	for i, s := range steps {
 		handlers[i] = s.h
+		if s.phase == policy.PhaseLimit {
+			handlers[i] = runtime.Traced("limit", s.h)
+		}
 		r.Dump = append(r.Dump, runtime.ChainEntry{Phase: s.phase.String(), Policy: s.name})
 	}
 	final := r.Proxy

@@ -47,6 +47,13 @@ func NewAuthGroup(auths []policy.Authenticator) *AuthGroup {
 }
 
 func (g *AuthGroup) Handle(ex policy.Exchange, next policy.Next) error {
+	if rx, ok := ex.(Exchange); ok && rx.State().Span.Recording() {
+		return Traced("auth", g).Handle(ex, next)
+	}
+	return g.authenticate(ex, next)
+}
+
+func (g *AuthGroup) authenticate(ex policy.Exchange, next policy.Next) error {
 	var bad error
 	for _, a := range g.auths {
 		c, err := a.Authenticate(ex)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/policy"
 	"github.com/tollgate-dev/tollgate/internal/problem"
+	"github.com/tollgate-dev/tollgate/internal/tracing"
 	"github.com/tollgate-dev/tollgate/internal/upstream"
 )
 
@@ -48,6 +49,8 @@ type Base struct {
 	Extra   [][2]string
 	P       []policy.Param // route params, reused buffer
 	vals    map[any]any
+	// Span is the request's trace span (nil when no tracer is set).
+	Span *tracing.Span
 
 	// Filled while serving, read by observers.
 	Status          int

@@ -10,11 +10,13 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/policy"
 	"github.com/tollgate-dev/tollgate/internal/problem"
 	"github.com/tollgate-dev/tollgate/internal/router"
+	"github.com/tollgate-dev/tollgate/internal/tracing"
 )
 
-// Observer sees every finished request (metrics, usage events, access log).
-// It must not block: heavy work goes to a bounded queue.
+// Observer sees every request start and finish (metrics, usage events,
+// access log). It must not block: heavy work goes to a bounded queue.
 type Observer interface {
+	Begin(ex Exchange)
 	Observe(ex Exchange)
 }
 
@@ -23,6 +25,7 @@ type Gateway struct {
 	table    atomic.Pointer[Table]
 	log      *slog.Logger
 	observer atomic.Pointer[observerBox]
+	tracer   *tracing.Tracer
 }
 
 type observerBox struct{ o Observer }
@@ -40,6 +43,9 @@ func (g *Gateway) Swap(t *Table) { g.table.Store(t) }
 // Table is the live table.
 func (g *Gateway) Table() *Table { return g.table.Load() }
 
+// SetTracer installs the tracer; call before serving.
+func (g *Gateway) SetTracer(t *tracing.Tracer) { g.tracer = t }
+
 // SetObserver installs the request observer (nil removes it).
 func (g *Gateway) SetObserver(o Observer) {
 	if o == nil {
@@ -55,6 +61,12 @@ func (g *Gateway) SetObserver(o Observer) {
 func (g *Gateway) Handle(ex Exchange) {
 	b := ex.State()
 	t := g.table.Load()
+	if g.tracer != nil {
+		_, b.Span = g.tracer.StartRequest(ex.Context(), ex.Header().Get)
+	}
+	if ob := g.observer.Load(); ob != nil {
+		ob.o.Begin(ex)
+	}
 	if err := g.route(ex, b, t); err != nil {
 		g.fail(ex, b, err)
 	}
@@ -63,6 +75,8 @@ func (g *Gateway) Handle(ex Exchange) {
 // Done is called by the front end once the response has been handed to the
 // client writer; observers see the final status.
 func (g *Gateway) Done(ex Exchange) {
+	b := ex.State()
+	b.Span.End(b.Status)
 	if ob := g.observer.Load(); ob != nil {
 		ob.o.Observe(ex)
 	}

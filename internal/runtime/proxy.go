@@ -19,6 +19,18 @@ func (r *Route) Proxy(ex policy.Exchange) error {
 		b.UpPath = r.upstreamPath(b)
 	}
 	key := r.hashKey(rx)
+	span := b.Span.Child("upstream")
+	span.Inject(rx.Header().Set)
+	err := r.forward(rx, key)
+	if resp := rx.Response(); err == nil && resp != nil {
+		span.End(resp.Status())
+	} else {
+		span.End(0)
+	}
+	return err
+}
+
+func (r *Route) forward(rx Exchange, key string) error {
 	var tried [maxAttempts]*upstream.Target
 	for attempt := 1; ; attempt++ {
 		t, err := r.Pool.Pick(key, tried[:attempt-1])

@@ -210,3 +210,7 @@ func (s *Span) TraceID() string {
 }
 
 var errBadTraceparent = errors.New("malformed traceparent")
+
+// Recording reports whether the span records (tracing on and sampled in);
+// callers skip per-request work for child spans otherwise.
+func (s *Span) Recording() bool { return s != nil && s.span != nil && s.span.IsRecording() }

@@ -62,7 +62,8 @@ type targetState struct {
 	// passive ejection
 	consecutive  atomic.Int64
 	ejectedUntil atomic.Int64 // unix nanos; 0 = never ejected
-	probation    atomic.Bool  // back from an ejection: the next failure re-ejects at once
+	ejections    atomic.Uint64
+	probation    atomic.Bool // back from an ejection: the next failure re-ejects at once
 
 	brk breaker
 
@@ -149,6 +150,7 @@ func (t *Target) recordPassive(now int64, o Outcome) {
 func (t *Target) eject(now int64) {
 	st := t.st
 	st.ejectedUntil.Store(now + int64(t.passive.ejectFor))
+	st.ejections.Add(1)
 	st.consecutive.Store(0)
 	st.probation.Store(true)
 	st.log.Warn("upstream target ejected", "service", st.service, "target", st.url, "for", t.passive.ejectFor)
@@ -173,15 +175,17 @@ type TargetStatus struct {
 	Breaker      string    `json:"breaker"` // closed | open | half_open
 	InFlight     int64     `json:"in_flight"`
 	Weight       int       `json:"weight"`
+	Ejections    uint64    `json:"ejections"` // passive ejections since the target was added
 }
 
 func (t *Target) status(now int64) TargetStatus {
 	s := TargetStatus{
-		URL:      t.st.url,
-		Healthy:  t.st.healthy.Load(),
-		Breaker:  t.st.brk.stateName(now),
-		InFlight: t.st.inFlight.Load(),
-		Weight:   t.weight,
+		URL:       t.st.url,
+		Healthy:   t.st.healthy.Load(),
+		Breaker:   t.st.brk.stateName(now),
+		InFlight:  t.st.inFlight.Load(),
+		Weight:    t.weight,
+		Ejections: t.st.ejections.Load(),
 	}
 	if until := t.st.ejectedUntil.Load(); until > now {
 		s.EjectedUntil = time.Unix(0, until)
