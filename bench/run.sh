@@ -64,6 +64,7 @@ store: "sqlite://$PWD/$OUT/data/tollgate.db"
 services:
   - name: origin
     targets: ["http://127.0.0.1:9101"]
+${TOLLGATE_EXTRA:-}
 routes:
   - name: plain
     service: origin

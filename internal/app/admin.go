@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/admin"
@@ -85,6 +86,12 @@ func (a *App) adminExtras() map[string]http.Handler {
 		"GET /metrics":      a.tel.metrics.Handler(),
 		"GET /usage":        analytics.UsageHandler(a.tel.udb),
 		"GET /ui/analytics": analytics.AnalyticsPage(a.tel.udb),
+		// Go's profiler, behind the admin token like every admin route.
+		"GET /debug/pprof/":          http.HandlerFunc(pprof.Index),
+		"GET /debug/pprof/profile":   http.HandlerFunc(pprof.Profile),
+		"GET /debug/pprof/heap":      pprof.Handler("heap"),
+		"GET /debug/pprof/allocs":    pprof.Handler("allocs"),
+		"GET /debug/pprof/goroutine": pprof.Handler("goroutine"),
 	}
 }
 

@@ -39,7 +39,7 @@ type Options struct {
 const (
 	shardCount      = 64 // key map shards: readers on many cores do not share one lock word
 	maxVerified     = 10000
-	defaultResync   = 30 * time.Second
+	defaultResync   = 5 * time.Minute // a safety net: the change feed carries every update within ~1 s
 	defaultBasicTTL = time.Minute
 )
 

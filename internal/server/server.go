@@ -54,7 +54,7 @@ func New(gw *runtime.Gateway, lim config.Server, log *slog.Logger) *Server {
 		ErrorHandler:                  s.fastError,
 		Name:                          "tollgate",
 		ReadBufferSize:                lim.MaxHeaderBytes,
-		WriteBufferSize:               16 << 10,
+		WriteBufferSize:               4 << 10,
 		ReadTimeout:                   lim.ReadHeaderTimeout.D(),
 		IdleTimeout:                   lim.IdleTimeout.D(),
 		WriteTimeout:                  lim.WriteTimeout.D(),

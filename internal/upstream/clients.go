@@ -17,6 +17,8 @@ const (
 	// minWriteTimeout bounds how long writing one request (head + body) to a
 	// target may take; it matches the edge's whole-request read limit (SPEC §8)
 	// so a slow client upload is cut by the edge, not by us first.
+	// writeBufferSize holds a request head; bodies stream through it.
+	writeBufferSize = 4 << 10
 	minWriteTimeout = 60 * time.Second
 	tcpKeepAlive    = 30 * time.Second
 )
@@ -52,7 +54,7 @@ func newHostClient(u *url.URL, ts transportSettings, dialer *net.Dialer) *fastht
 		Dial:                          idleDial(dialer, ts.response),
 		WriteTimeout:                  max(ts.response, minWriteTimeout),
 		ReadBufferSize:                readBufferSize,
-		WriteBufferSize:               readBufferSize,
+		WriteBufferSize:               writeBufferSize,
 		MaxResponseBodySize:           0, // unlimited: bodies stream through
 		StreamResponseBody:            true,
 		DisableHeaderNamesNormalizing: true,
