@@ -11,6 +11,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/problem"
 	"github.com/tollgate-dev/tollgate/internal/router"
 	"github.com/tollgate-dev/tollgate/internal/tracing"
+	"github.com/tollgate-dev/tollgate/internal/versioning"
 )
 
 // Observer sees every request start and finish (metrics, usage events,
@@ -113,6 +114,9 @@ func (g *Gateway) match(ex Exchange, b *Base, t *Table) (*Route, error) {
 			id, pattern, params, status, _ = t.Router.Match(ex.Host(), m, b.Canon, h.Get, b.P[:0])
 		}
 	}
+	if status == http.StatusNotFound {
+		id, pattern, params, status, allow = g.matchVersioned(ex, b, t, params)
+	}
 	b.P = params
 	switch status {
 	case 0:
@@ -124,6 +128,21 @@ func (g *Gateway) match(ex Exchange, b *Base, t *Table) (*Route, error) {
 	default:
 		return nil, problem.NotFound("no route matches " + ex.Method() + " " + b.Canon)
 	}
+}
+
+// matchVersioned retries a request whose first segment is an API version
+// ("/v2/orders/7") without that segment, for routes versioned by path. The
+// canonical path keeps the segment: the version selector reads it there.
+func (g *Gateway) matchVersioned(ex Exchange, b *Base, t *Table, params []policy.Param) (int, string, []policy.Param, int, []string) {
+	_, rest, ok := versioning.SplitPath(b.Canon)
+	if !ok {
+		return -1, "", params, http.StatusNotFound, nil
+	}
+	id, pattern, params, status, allow := t.Router.Match(ex.Host(), ex.Method(), rest, ex.Header().Get, params)
+	if status == 0 && (t.Routes[id].Versions == nil || !t.Routes[id].Versions.PathBased()) {
+		return -1, "", params, http.StatusNotFound, nil
+	}
+	return id, pattern, params, status, allow
 }
 
 func selectVersion(ex Exchange, b *Base, r *Route) (*Route, error) {

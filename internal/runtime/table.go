@@ -53,4 +53,7 @@ type ChainEntry struct {
 type VersionSelector interface {
 	Select(ex policy.Exchange) (version, strippedPath string, err error)
 	Decorate(ex policy.Exchange, version string)
+	// PathBased is true when the version is the path's first segment
+	// (/v2/orders): the router then matches the path without it.
+	PathBased() bool
 }

@@ -308,3 +308,14 @@ func compareVersions(a, b string) int {
 	}
 	return strings.Compare(a, b)
 }
+
+// PathBased reports whether the version is the request path's first
+// segment, so the router must match the path without it.
+func (s *Selector) PathBased() bool { return s.from == FromPath }
+
+// SplitPath splits a leading "/v{n}" segment off p: ("2", "/orders/7") for
+// "/v2/orders/7"; ok is false when p has no such segment.
+func SplitPath(p string) (version, rest string, ok bool) {
+	v, rest := versionFromPath(p)
+	return v, rest, v != ""
+}
