@@ -6,7 +6,7 @@
 #
 #   bench/run.sh                 # 10 s per target, 64 connections
 #   DURATION=30s CONNS=64 bench/run.sh
-#   SCENARIOS="plain keyauth" bench/run.sh
+#   POLICIES=0 bench/run.sh      # skip the policy scenarios (1M-key seeding takes a minute)
 #
 # Not run in CI: it needs quiet cores to mean anything.
 set -euo pipefail
@@ -69,7 +69,29 @@ routes:
   - name: plain
     service: origin
     match: { paths: ["/"] }
+  - name: keyauth
+    service: origin
+    match: { paths: ["/keyauth/{rest...}"] }
+    policies: { key_auth: {} }
+  - name: keyrl
+    service: origin
+    match: { paths: ["/keyrl/{rest...}"] }
+    policies:
+      key_auth: {}
+      rate_limit: { limit: 1000000000, window: 1s, by: consumer }
+  - name: cached
+    service: origin
+    match: { paths: ["/cached/{rest...}"] }
+    policies: { cache: { ttl: 60s } }
 YAML
+KEYS=${KEYS:-1000000}
+KEY=""
+if [ "${POLICIES:-1}" = 1 ]; then
+  rm -rf "$OUT/data" "$OUT/data-redis"
+  echo "seeding $KEYS API keys into the SQLite store"
+  go build -o "$OUT/seedkeys" ./bench/seedkeys
+  KEY=$("$OUT/seedkeys" -store "sqlite://$PWD/$OUT/data/tollgate.db" -keys "$KEYS")
+fi
 GOMAXPROCS=1 taskset -c 0 "$OUT/tollgate" serve -c "$OUT/tollgate.yaml" 2>"$OUT/tollgate.log" & TG=$!; pids+=($TG)
 
 for port in 9101 9102 9103; do
@@ -98,6 +120,56 @@ for t in up ng tg; do
   printf '%-10s %12.0f %10.3f %10.3f %10.2f %10.2f\n' "$name" "${!rps}" "${!p50}" "${!p99}" \
     "$(echo "${!rps} / $ng_rps" | bc -l)" "$(echo "${!p99} / $ng_p99" | bc -l)"
 done
+
+if [ "${POLICIES:-1}" = 1 ]; then
+  printf '\n%-34s %12s %10s %10s %12s\n' "tollgate scenario (same run)" "req/s" "p50 ms" "p99 ms" "rps/plain"
+  read -r pl_rps pl_p50 pl_p99 <<<"$(run tg-plain http://127.0.0.1:9103/items/1)"
+  scen() { # NAME URL [wrk header]
+    local name=$1 url=$2; shift 2
+    taskset -c 1 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@" "$url" > "$OUT/$name.txt"
+    read -r r p50 p99 <<<"$(awk '
+      /Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
+      function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+      END { printf "%s %.3f %.3f\n", rps, ms(p50), ms(p99) }' "$OUT/$name.txt")"
+    printf '%-34s %12.0f %10.3f %10.3f %12.2f\n' "$name" "$r" "$p50" "$p99" "$(echo "$r / $pl_rps" | bc -l)"
+  }
+  printf '%-34s %12.0f %10.3f %10.3f %12.2f\n' "plain" "$pl_rps" "$pl_p50" "$pl_p99" 1
+  scen "key_auth ($KEYS keys in the store)" http://127.0.0.1:9103/keyauth/items/1 -H "X-API-Key: $KEY"
+  scen "key_auth + rate_limit (memory)" http://127.0.0.1:9103/keyrl/items/1 -H "X-API-Key: $KEY"
+  scen "cache hit (fast upstream)" http://127.0.0.1:9103/cached/items/1
+  scen "uncached, upstream takes 5 ms" http://127.0.0.1:9103/items/slow
+  scen "cache hit, upstream takes 5 ms" http://127.0.0.1:9103/cached/items/slow
+
+  # Redis-backed limits need a second gateway (counters are a node setting).
+  if (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+    RKEY=$("$OUT/seedkeys" -store "sqlite://$PWD/$OUT/data-redis/tollgate.db" -keys 1)
+    cat > "$OUT/tollgate-redis.yaml" <<YAML
+listen: { proxy: "127.0.0.1:9105", admin: "127.0.0.1:9106", portal: "" }
+store: "sqlite://$PWD/$OUT/data-redis/tollgate.db"
+counters: "redis://127.0.0.1:6379/0?prefix=tg-bench-$$:"
+services:
+  - name: origin
+    targets: ["http://127.0.0.1:9101"]
+routes:
+  - name: strict
+    service: origin
+    match: { paths: ["/strict/{rest...}"] }
+    policies:
+      key_auth: {}
+      rate_limit: { limit: 1000000000, window: 1s, by: consumer, mode: strict }
+  - name: local
+    service: origin
+    match: { paths: ["/local/{rest...}"] }
+    policies:
+      key_auth: {}
+      rate_limit: { limit: 1000000000, window: 1s, by: consumer, mode: local }
+YAML
+    GOMAXPROCS=1 taskset -c 0 "$OUT/tollgate" serve -c "$OUT/tollgate-redis.yaml" 2>"$OUT/tollgate-redis.log" & pids+=($!)
+    for _ in $(seq 50); do curl -fsS -o /dev/null -H "X-API-Key: $RKEY" http://127.0.0.1:9105/strict/x && break; sleep 0.2; done
+    scen "key_auth + rate_limit (Redis strict)" http://127.0.0.1:9105/strict/items/1 -H "X-API-Key: $RKEY"
+    scen "key_auth + rate_limit (Redis local)" http://127.0.0.1:9105/local/items/1 -H "X-API-Key: $RKEY"
+  fi
+fi
 
 # Memory at many connections: RSS of the gateway while MEMCONNS connections are open.
 taskset -c 1 wrk -t2 -c"$MEMCONNS" -d5s http://127.0.0.1:9103/ > "$OUT/mem.txt" &

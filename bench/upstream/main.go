@@ -4,17 +4,23 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"log"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9101", "listen address")
+	slow := flag.Duration("slow", 5*time.Millisecond, "latency of paths ending in /slow")
 	flag.Parse()
 	body := []byte(`{"id":42,"name":"widget","price":9.99,"tags":["a","b"]}`)
 	h := func(ctx *fasthttp.RequestCtx) {
+		if bytes.HasSuffix(ctx.Path(), []byte("/slow")) {
+			time.Sleep(*slow) // a service that does some work: what a cache saves
+		}
 		ctx.SetContentType("application/json")
 		ctx.SetBody(body)
 	}

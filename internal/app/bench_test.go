@@ -2,19 +2,15 @@ package app_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/tollgate-dev/tollgate/internal/store"
+	"github.com/tollgate-dev/tollgate/internal/store/storetest"
 )
 
 // Proxy benchmarks: the whole gateway in process, a fasthttp origin and a
@@ -40,58 +36,20 @@ func fastOrigin(b testing.TB) string {
 	return "http://" + ln.Addr().String()
 }
 
-// seedKeys writes n keys for one consumer straight into the store's tables
-// (creating a million keys through the API would take minutes) and returns
-// one working key made through the API.
 func seedKeys(b testing.TB, dsn string, n int) string {
-	ctx := context.Background()
-	st, err := store.Open(ctx, dsn)
+	key, err := storetest.SeedKeys(context.Background(), dsn, "bench", "gold", n)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
-	c := &store.Consumer{Name: "bench", Plan: "gold"}
-	if err := st.CreateConsumer(ctx, c); err != nil {
-		b.Fatal(err)
-	}
-	_, plain, err := st.CreateKey(ctx, c.ID, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if n > 1 {
-		bulkKeys(b, st.DB(), c.ID, n-1)
-	}
-	return plain
-}
-
-func bulkKeys(b testing.TB, db *sql.DB, consumer string, n int) {
-	tx, err := db.Begin()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stmt, err := tx.Prepare("INSERT INTO api_keys(id, consumer_id, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?)")
-	if err != nil {
-		b.Fatal(err)
-	}
-	now := time.Now().UTC()
-	var h [32]byte
-	for i := 0; i < n; i++ {
-		pub := fmt.Sprintf("Z%07d", i)
-		_, _ = rand.Read(h[:])
-		if _, err := stmt.Exec("k_"+pub, consumer, "tg_live_"+pub, hex.EncodeToString(h[:]), now); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
-	}
+	return key
 }
 
 type scenario struct {
 	name     string
 	policies string
 	plans    string
-	keys     int // keys in the store
+	keys     int  // keys in the store
+	quiet    bool // no observers: metrics, usage pipeline and tracing off
 	header   bool
 	path     string
 }
@@ -99,6 +57,7 @@ type scenario struct {
 func BenchmarkProxy(b *testing.B) {
 	scenarios := []scenario{
 		{name: "plain"},
+		{name: "plain_no_observability", quiet: true},
 		{name: "key_auth_1M_keys", policies: "key_auth: {}", keys: 1_000_000, header: true},
 		{name: "key_auth+rate_limit", policies: "key_auth: {}\n      rate_limit: { limit: 1000000000, window: 1s, by: consumer }", keys: 1, header: true},
 		{name: "3_header_transforms+validation", path: "/pets?limit=10", policies: `transform:
@@ -131,6 +90,10 @@ func benchScenario(b *testing.B, sc scenario) {
 	}
 	cfg := "services:\n" + service("s", up) + "routes:\n  - name: r\n    service: s\n    match: { paths: [\"/{rest...}\"] }\n" + pol
 	g := startGatewayAt(b, dsn, cfg)
+	if sc.quiet {
+		g.app.Gateway().SetObserver(nil)
+		g.app.Gateway().SetTracer(nil)
+	}
 	path := "/items/1"
 	if sc.path != "" {
 		path = sc.path
