@@ -48,6 +48,7 @@ const token = "e2e-admin-token"
 type node struct {
 	t     *testing.T
 	name  string
+	store string // the store DSN of its settings
 	proxy string // http://127.0.0.1:port
 	admin string
 	cmd   *exec.Cmd
@@ -72,7 +73,7 @@ func startNode(t *testing.T, name, settings, doc string) *node {
 	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n := &node{t: t, name: name, proxy: "http://" + proxy, admin: "http://" + admin, logs: &bytes.Buffer{}}
+	n := &node{t: t, name: name, proxy: "http://" + proxy, admin: "http://" + admin, logs: &bytes.Buffer{}, store: storeOf(settings)}
 	n.cmd = exec.Command(binary, "serve", "-c", path)
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
 	if err := n.cmd.Start(); err != nil {
@@ -90,6 +91,18 @@ func startNode(t *testing.T, name, settings, doc string) *node {
 	t.Fatalf("node %s did not start:\n%s", name, n.logs.String())
 	return nil
 }
+
+// storeOf reads the store DSN out of a node's settings text.
+func storeOf(settings string) string {
+	for _, line := range strings.Split(settings, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "store:"); ok {
+			return strings.Trim(strings.TrimSpace(v), `"`)
+		}
+	}
+	return ""
+}
+
+func (n *node) settingsStore() string { return n.store }
 
 func (n *node) stop() {
 	if n.cmd.Process == nil || n.cmd.ProcessState != nil {
