@@ -146,3 +146,44 @@ func isTokenChar(c byte) bool {
 	}
 	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
+
+// ClassifyHeader reports whether a header name is hop-by-hop, or one of the
+// identity headers only the gateway may set. It allocates nothing.
+func ClassifyHeader(name []byte) (hop, identity bool) {
+	switch len(name) {
+	case 2: // TE
+		return asciiEqualFold(name, "Te"), false
+	case 7:
+		return asciiEqualFold(name, "Trailer") || asciiEqualFold(name, "Upgrade"), false
+	case 10:
+		return asciiEqualFold(name, "Connection") || asciiEqualFold(name, "Keep-Alive"), false
+	case 13:
+		return false, asciiEqualFold(name, "X-Consumer-ID")
+	case 15:
+		return false, asciiEqualFold(name, "X-Consumer-Name") || asciiEqualFold(name, "X-Consumer-Plan")
+	case 16:
+		return asciiEqualFold(name, "Proxy-Connection"), false
+	case 17:
+		return asciiEqualFold(name, "Transfer-Encoding"), false
+	case 18:
+		return asciiEqualFold(name, "Proxy-Authenticate"), false
+	case 19:
+		return asciiEqualFold(name, "Proxy-Authorization"), false
+	case 20:
+		return false, asciiEqualFold(name, "X-Anonymous-Consumer")
+	}
+	return false, false
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c, d := b[i], s[i]
+		if c|0x20 != d|0x20 {
+			return false
+		}
+	}
+	return true
+}

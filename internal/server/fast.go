@@ -74,11 +74,7 @@ func (x *fastExchange) edge() *problem.Error {
 	if h.ContentLength() == -1 && hasRawHeader(h.RawHeaders(), "content-length") {
 		return &problem.Error{Status: 400, Detail: "a request may not carry both Content-Length and Transfer-Encoding", Close: true}
 	}
-	if err := x.checkHeaders(h, t.Limits); err != nil {
-		return err
-	}
-	runtime.StripIdentityHeaders(fastReqHeader{h})
-	return nil
+	return x.checkHeaders(h, t.Limits)
 }
 
 func (x *fastExchange) Values(name string) []string {
@@ -89,10 +85,16 @@ func (x *fastExchange) checkHeaders(h *fasthttp.RequestHeader, lim runtime.Limit
 	if lim.MaxHeaders > 0 && h.Len() > lim.MaxHeaders {
 		return problem.New(http.StatusRequestHeaderFieldsTooLarge, "the request has too many header fields")
 	}
+	// One pass over the names: validate them and note whether any
+	// hop-by-hop or identity header is present, so the common request pays
+	// for no deletions.
+	hop, identity := h.ConnectionClose(), false
 	for k := range h.All() {
 		if !runtime.ValidHeaderName(k, lim.AllowUnderscoreHeaders) {
 			return problem.BadRequest("header names may only contain letters, digits and '-'")
 		}
+		isHop, isIdentity := runtime.ClassifyHeader(k)
+		hop, identity = hop || isHop, identity || isIdentity
 	}
 	if conn := h.Peek("Connection"); len(conn) > 0 {
 		if bad := runtime.CheckConnectionHeader(string(conn)); bad != "" {
@@ -106,11 +108,16 @@ func (x *fastExchange) checkHeaders(h *fasthttp.RequestHeader, lim runtime.Limit
 			return true
 		})
 	}
-	for _, n := range runtime.HopByHop {
-		if x.upgrade && (n == "Connection" || n == "Upgrade") {
-			continue
+	if hop {
+		for _, n := range runtime.HopByHop {
+			if x.upgrade && (n == "Connection" || n == "Upgrade") {
+				continue
+			}
+			h.Del(n)
 		}
-		h.Del(n)
+	}
+	if identity {
+		runtime.StripIdentityHeaders(fastReqHeader{h})
 	}
 	return nil
 }
@@ -357,9 +364,11 @@ func (x *fastExchange) Forward(r *runtime.Route, t *upstream.Target) (upstream.O
 		return o, upstream.ClientError(o)
 	}
 	rh := &x.ctx.Response.Header
-	for _, n := range runtime.HopByHop {
-		if n != "Transfer-Encoding" {
-			rh.Del(n)
+	if rh.ConnectionClose() || hasHopHeader(rh) {
+		for _, n := range runtime.HopByHop {
+			if n != "Transfer-Encoding" {
+				rh.Del(n)
+			}
 		}
 	}
 	if x.ctx.Response.StatusCode() >= 500 {
@@ -490,4 +499,15 @@ func (p *prefixedStream) Close() error {
 		return c.Close()
 	}
 	return nil
+}
+
+// hasHopHeader reports whether an upstream response carries a hop-by-hop
+// header we must drop (Transfer-Encoding is fasthttp's to manage).
+func hasHopHeader(rh *fasthttp.ResponseHeader) bool {
+	for k := range rh.All() {
+		if hop, _ := runtime.ClassifyHeader(k); hop && !strings.EqualFold(string(k), "Transfer-Encoding") {
+			return true
+		}
+	}
+	return false
 }
