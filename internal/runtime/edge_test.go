@@ -132,3 +132,22 @@ func FuzzClientIP(f *testing.F) {
 		}
 	})
 }
+
+func FuzzConnectionHeader(f *testing.F) {
+	for _, s := range []string{"keep-alive", "close, X-Request-ID", " , ,Upgrade", "Host", strings.Repeat("x,", 100)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		n := 0
+		ConnectionTokens(v, func(name string) bool {
+			if name == "" || strings.Contains(name, ",") || name != strings.TrimSpace(name) {
+				t.Fatalf("token %q from %q", name, v)
+			}
+			n++
+			return true
+		})
+		if bad := CheckConnectionHeader(v); bad != "" && !IsGatewayHeader(bad) {
+			t.Fatalf("CheckConnectionHeader(%q) = %q, not a gateway header", v, bad)
+		}
+	})
+}
