@@ -86,8 +86,8 @@ routes:
 YAML
 KEYS=${KEYS:-1000000}
 KEY=""
+rm -rf "$OUT/data" "$OUT/data-redis"
 if [ "${POLICIES:-1}" = 1 ]; then
-  rm -rf "$OUT/data" "$OUT/data-redis"
   echo "seeding $KEYS API keys into the SQLite store"
   go build -o "$OUT/seedkeys" ./bench/seedkeys
   KEY=$("$OUT/seedkeys" -store "sqlite://$PWD/$OUT/data/tollgate.db" -keys "$KEYS")
