@@ -336,7 +336,7 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
 // custom runs a type's own UnmarshalYAML. A mapping aimed at a struct type is
 // first checked field by field, so {url:, wieght:} is caught like anywhere else.
 func (d *decoder) custom(n *yaml.Node, v reflect.Value, path string) {
-	if n.Kind != yaml.ScalarNode && v.Kind() != reflect.Struct {
+	if !customShape(n, v.Kind()) {
 		d.typeError(n, v.Type(), path)
 		return
 	}
@@ -363,6 +363,21 @@ func (d *decoder) custom(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	d.p.addNode(n, path, cleanYAMLError(err), "")
+}
+
+// customShape reports whether a custom unmarshaler of kind k may be given n:
+// any scalar, a mapping for a struct or map type, a list for a slice or array
+// type (e.g. a string-or-list type given a list).
+func customShape(n *yaml.Node, k reflect.Kind) bool {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return true
+	case yaml.MappingNode:
+		return k == reflect.Struct || k == reflect.Map
+	case yaml.SequenceNode:
+		return k == reflect.Slice || k == reflect.Array
+	}
+	return false
 }
 
 // copyNode deep-copies n with aliases resolved, comments and styles

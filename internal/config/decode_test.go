@@ -1,8 +1,12 @@
 package config
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // base is a valid document that table cases append to or edit.
@@ -159,5 +163,44 @@ func TestTargetForms(t *testing.T) {
 		if cfg.Services[0].Targets[i] != w {
 			t.Errorf("target %d = %+v, want %+v", i, cfg.Services[0].Targets[i], w)
 		}
+	}
+}
+
+// strOrList is a custom unmarshaler on a slice type, like jwt's audience.
+type strOrList []string
+
+func (s *strOrList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*s = strOrList{n.Value}
+		return nil
+	}
+	var l []string
+	if err := n.Decode(&l); err != nil {
+		return err
+	}
+	*s = l
+	return nil
+}
+
+func TestCustomUnmarshalerOnSlice(t *testing.T) {
+	for src, want := range map[string]string{"a": "[a]", "[a, b]": "[a b]", "- a\n- b\n": "[a b]"} {
+		var n yaml.Node
+		if err := yaml.Unmarshal([]byte(src), &n); err != nil {
+			t.Fatal(err)
+		}
+		p := newProblems("t.yaml")
+		var v strOrList
+		newDecoder(p).decode(&n, reflect.ValueOf(&v).Elem(), "x")
+		if len(p.list) > 0 || fmt.Sprint([]string(v)) != want {
+			t.Errorf("%q: got %v %v, want %s", src, v, p.list, want)
+		}
+	}
+	p := newProblems("t.yaml")
+	var v strOrList
+	var n yaml.Node
+	_ = yaml.Unmarshal([]byte("{a: b}"), &n)
+	newDecoder(p).decode(&n, reflect.ValueOf(&v).Elem(), "x")
+	if len(p.list) != 1 || !strings.Contains(p.list[0].Msg, "got a mapping") {
+		t.Errorf("a mapping into a slice type: %v", p.list)
 	}
 }

@@ -242,7 +242,8 @@ func Service[T any](env BuildEnv, name string) (T, bool) {
 var registry = map[string]Definition{}
 
 // Register adds a policy definition. It is called only from
-// internal/policy/builtin, the one list of built-in policies.
+// internal/policy/builtin, the one list of built-in policies (and, in tests,
+// by policytest.CheckREADME for a policy not registered yet).
 func Register(d Definition) {
 	if _, dup := registry[d.Name]; dup {
 		panic("policy: duplicate definition " + d.Name)

@@ -1,13 +1,8 @@
 package acl
 
 import (
-	"bytes"
 	"errors"
-	"os"
-	"regexp"
 	"testing"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/tollgate-dev/tollgate/internal/policy"
 	"github.com/tollgate-dev/tollgate/internal/policy/policytest"
@@ -92,45 +87,4 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestReadmeExample(t *testing.T) {
-	examples := readmePolicyBlocks(t, Definition.Name)
-	if len(examples) == 0 {
-		t.Fatal("README has no example")
-	}
-	for _, doc := range examples {
-		c := Definition.New().(*Config)
-		d := yaml.NewDecoder(bytes.NewReader(doc))
-		d.KnownFields(true)
-		if err := d.Decode(c); err != nil {
-			t.Fatalf("README example does not decode: %v", err)
-		}
-		if errs := c.Validate(); errs != nil {
-			t.Fatalf("README example is invalid: %v", errs)
-		}
-	}
-}
-
-func readmePolicyBlocks(t *testing.T, name string) [][]byte {
-	t.Helper()
-	md, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(md, -1) {
-		var doc struct {
-			Policies map[string]yaml.Node `yaml:"policies"`
-		}
-		if err := yaml.Unmarshal(m[1], &doc); err != nil {
-			t.Fatalf("README yaml: %v", err)
-		}
-		if n, ok := doc.Policies[name]; ok {
-			b, err := yaml.Marshal(&n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, b)
-		}
-	}
-	return out
-}
+func TestReadmeExample(t *testing.T) { policytest.CheckREADME(t, Definition) }

@@ -1,13 +1,8 @@
 package anonymous
 
 import (
-	"bytes"
 	"errors"
-	"os"
-	"regexp"
 	"testing"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/tollgate-dev/tollgate/internal/policy"
 	"github.com/tollgate-dev/tollgate/internal/policy/policytest"
@@ -76,36 +71,4 @@ func TestBuild(t *testing.T) {
 	}
 }
 
-func TestReadmeExample(t *testing.T) {
-	md, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := 0
-	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(md, -1) {
-		var doc struct {
-			Policies map[string]yaml.Node `yaml:"policies"`
-		}
-		if err := yaml.Unmarshal(m[1], &doc); err != nil {
-			t.Fatal(err)
-		}
-		n, ok := doc.Policies[Definition.Name]
-		if !ok {
-			continue
-		}
-		found++
-		b, _ := yaml.Marshal(&n)
-		c := Definition.New().(*Config)
-		d := yaml.NewDecoder(bytes.NewReader(b))
-		d.KnownFields(true)
-		if err := d.Decode(c); err != nil {
-			t.Fatalf("README example does not decode: %v", err)
-		}
-		if errs := c.Validate(); errs != nil {
-			t.Fatalf("README example invalid: %v", errs)
-		}
-	}
-	if found == 0 {
-		t.Fatal("README has no example")
-	}
-}
+func TestReadmeExample(t *testing.T) { policytest.CheckREADME(t, Definition) }

@@ -1,14 +1,11 @@
 package basicauth
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tollgate-dev/tollgate/internal/credentials"
@@ -124,36 +121,10 @@ func TestValidate(t *testing.T) {
 }
 
 func TestReadmeExample(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, _ := bytes.Cut(b, []byte("```yaml\n"))
-	block, _, ok := bytes.Cut(rest, []byte("```"))
-	if !ok {
-		t.Fatal("no yaml block in README")
-	}
-	var doc struct {
-		Routes []struct {
-			Policies map[string]yaml.Node `yaml:"policies"`
-		} `yaml:"routes"`
-	}
-	if err := yaml.Unmarshal(block, &doc); err != nil {
-		t.Fatal(err)
-	}
-	node := doc.Routes[0].Policies[Definition.Name]
-	var buf bytes.Buffer
-	if err := yaml.NewEncoder(&buf).Encode(&node); err != nil {
-		t.Fatal(err)
-	}
-	dec := yaml.NewDecoder(&buf)
-	dec.KnownFields(true)
-	cfg := Definition.New().(*Config)
-	if err := dec.Decode(cfg); err != nil {
-		t.Fatalf("README example does not decode strictly: %v", err)
-	}
-	if errs := cfg.Validate(); len(errs) > 0 || cfg.Realm != "tollgate" || cfg.HideCredentials == nil {
-		t.Fatalf("README example: %+v %v", cfg, errs)
+	for _, c := range policytest.CheckREADME(t, Definition) {
+		if cfg := c.(*Config); cfg.Realm != "tollgate" || cfg.HideCredentials == nil {
+			t.Errorf("README example: %+v", cfg)
+		}
 	}
 }
 

@@ -327,34 +327,7 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestReadmeExample(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	parts := strings.Split(string(b), "```yaml\n")[1:]
-	if len(parts) == 0 {
-		t.Fatal("no yaml example")
-	}
-	for _, p := range parts {
-		var doc struct {
-			Policies struct {
-				Cache yaml.Node `yaml:"cache"`
-			} `yaml:"policies"`
-		}
-		if err := yaml.Unmarshal([]byte(strings.SplitN(p, "```", 2)[0]), &doc); err != nil {
-			t.Fatal(err)
-		}
-		out, _ := yaml.Marshal(&doc.Policies.Cache)
-		cfg := &Config{}
-		if err := decodeStrict(string(out), cfg); err != nil {
-			t.Fatal(err)
-		}
-		if errs := cfg.Validate(); len(errs) > 0 {
-			t.Fatal(errs)
-		}
-	}
-}
+func TestReadmeExample(t *testing.T) { policytest.CheckREADME(t, Definition) }
 
 func TestParseCacheControl(t *testing.T) {
 	for in, want := range map[string]directives{

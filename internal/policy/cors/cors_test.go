@@ -1,16 +1,11 @@
 package cors
 
 import (
-	"bytes"
 	"errors"
 	"net/http"
-	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/policy"
@@ -211,39 +206,7 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestReadmeExample(t *testing.T) {
-	md, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := 0
-	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(md, -1) {
-		var doc struct {
-			Policies map[string]yaml.Node `yaml:"policies"`
-		}
-		if err := yaml.Unmarshal(m[1], &doc); err != nil {
-			t.Fatal(err)
-		}
-		n, ok := doc.Policies[Definition.Name]
-		if !ok {
-			continue
-		}
-		found++
-		b, _ := yaml.Marshal(&n)
-		c := Definition.New().(*Config)
-		d := yaml.NewDecoder(bytes.NewReader(b))
-		d.KnownFields(true)
-		if err := d.Decode(c); err != nil {
-			t.Fatalf("README example does not decode: %v", err)
-		}
-		if errs := c.Validate(); errs != nil {
-			t.Fatalf("README example invalid: %v", errs)
-		}
-	}
-	if found == 0 {
-		t.Fatal("README has no example")
-	}
-}
+func TestReadmeExample(t *testing.T) { policytest.CheckREADME(t, Definition) }
 
 func FuzzParseOrigin(f *testing.F) {
 	for _, s := range []string{"https://app.example.com", "https://*.example.com", "http://localhost:3000", "*", "https://*.", "https://a@b", "https://[::1]:8080"} {

@@ -1,15 +1,11 @@
 package keyauth
 
 import (
-	"bytes"
 	"errors"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/tollgate-dev/tollgate/internal/credentials"
 	"github.com/tollgate-dev/tollgate/internal/policy"
@@ -169,47 +165,12 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// TestReadmeExample decodes the README's YAML strictly and validates it.
 func TestReadmeExample(t *testing.T) {
-	block := readmeBlock(t, "README.md")
-	var doc struct {
-		Routes []struct {
-			Policies map[string]yaml.Node `yaml:"policies"`
-		} `yaml:"routes"`
+	for _, c := range policytest.CheckREADME(t, Definition) {
+		if cfg := c.(*Config); cfg.Header != "X-API-Key" || cfg.Query != "api_key" || !cfg.Bearer || cfg.HideCredentials == nil || !*cfg.HideCredentials {
+			t.Errorf("decoded %+v", cfg)
+		}
 	}
-	if err := yaml.Unmarshal(block, &doc); err != nil {
-		t.Fatal(err)
-	}
-	node := doc.Routes[0].Policies[Definition.Name]
-	cfg := Definition.New().(*Config)
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.Encode(&node)
-	dec := yaml.NewDecoder(&buf)
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil {
-		t.Fatalf("README example does not decode strictly: %v", err)
-	}
-	if errs := cfg.Validate(); len(errs) > 0 {
-		t.Fatalf("README example invalid: %v", errs)
-	}
-	if cfg.Header != "X-API-Key" || cfg.Query != "api_key" || !cfg.Bearer || cfg.HideCredentials == nil || !*cfg.HideCredentials {
-		t.Fatalf("decoded %+v", cfg)
-	}
-}
-
-func readmeBlock(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, ok := bytes.Cut(b, []byte("```yaml\n"))
-	block, _, ok2 := bytes.Cut(rest, []byte("```"))
-	if !ok || !ok2 {
-		t.Fatal("no yaml block in README")
-	}
-	return block
 }
 
 func TestRemoveQueryParam(t *testing.T) {

@@ -37,13 +37,7 @@ type Config struct {
 
 // Validate checks the config without reading files.
 func (c *Config) Validate() []error {
-	var errs []error
-	if c.Spec == "" {
-		errs = append(errs, errors.New("mock.spec: name the OpenAPI document, e.g. spec: openapi.yaml"))
-	}
-	if c.BasePath != "" && !strings.HasPrefix(c.BasePath, "/") {
-		errs = append(errs, fmt.Errorf("mock.base_path: %q must start with /", c.BasePath))
-	}
+	errs := openapi.CheckRef("mock", c.Spec, c.BasePath)
 	if c.Status != 0 && (c.Status < 100 || c.Status > 599) {
 		errs = append(errs, fmt.Errorf("mock.status: %d is not an HTTP status code", c.Status))
 	}
@@ -55,17 +49,14 @@ func (c *Config) Build(policy.BuildEnv) (any, error) {
 	if errs := c.Validate(); len(errs) > 0 {
 		return nil, errs[0]
 	}
-	doc, err := openapi.LoadShared(c.Spec)
+	doc, fixed, err := openapi.LoadRef("mock", c.Spec, c.Operation)
 	if err != nil {
-		return nil, fmt.Errorf("mock.spec: %w", err)
+		return nil, err
 	}
-	h := &handler{doc: doc, basePath: c.BasePath, answers: map[*openapi.Operation]*answer{}}
+	h := &handler{doc: doc, basePath: c.BasePath, fixed: fixed, answers: map[*openapi.Operation]*answer{}}
 	ops := doc.Operations
-	if c.Operation != "" {
-		if h.fixed = doc.OperationByID(c.Operation); h.fixed == nil {
-			return nil, fmt.Errorf("mock.operation: %s has no operation %q", c.Spec, c.Operation)
-		}
-		ops = []*openapi.Operation{h.fixed}
+	if fixed != nil {
+		ops = []*openapi.Operation{fixed}
 	}
 	for _, op := range ops {
 		a, err := render(op, c.Status, c.Example)

@@ -3,7 +3,6 @@ package quota
 import (
 	"errors"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -120,34 +119,7 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestReadmeExample(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	parts := strings.Split(string(b), "```yaml\n")[1:]
-	if len(parts) == 0 {
-		t.Fatal("no yaml example")
-	}
-	for _, p := range parts {
-		var doc struct {
-			Policies struct {
-				Quota yaml.Node `yaml:"quota"`
-			} `yaml:"policies"`
-		}
-		if err := yaml.Unmarshal([]byte(strings.SplitN(p, "```", 2)[0]), &doc); err != nil {
-			t.Fatal(err)
-		}
-		out, _ := yaml.Marshal(&doc.Policies.Quota)
-		cfg := &Config{}
-		if err := decodeStrict(string(out), cfg); err != nil {
-			t.Fatal(err)
-		}
-		if errs := cfg.Validate(); len(errs) > 0 {
-			t.Fatal(errs)
-		}
-	}
-}
+func TestReadmeExample(t *testing.T) { policytest.CheckREADME(t, Definition) }
 
 // TestRefundWhenRateLimited: quota runs before rate_limit (same phase, by
 // name); a request the rate limit refuses must not use quota.

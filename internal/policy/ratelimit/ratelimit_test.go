@@ -320,45 +320,7 @@ func TestPlanQuotaRefuses(t *testing.T) {
 	}
 }
 
-// TestReadmeExample keeps the README's YAML honest.
-func TestReadmeExample(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := yamlBlocks(string(b))
-	if len(blocks) == 0 {
-		t.Fatal("README has no yaml example")
-	}
-	for _, blk := range blocks {
-		var doc struct {
-			Policies struct {
-				RateLimit yaml.Node `yaml:"rate_limit"`
-			} `yaml:"policies"`
-		}
-		if err := yaml.Unmarshal([]byte(blk), &doc); err != nil {
-			t.Fatal(err)
-		}
-		cfg := &Config{}
-		var buf strings.Builder
-		enc := yaml.NewEncoder(&buf)
-		enc.Encode(&doc.Policies.RateLimit)
-		if err := decodeStrict(buf.String(), cfg); err != nil {
-			t.Fatalf("%s: %v", blk, err)
-		}
-		if errs := cfg.Validate(); len(errs) > 0 {
-			t.Fatalf("%s: %v", blk, errs)
-		}
-	}
-}
-
-func yamlBlocks(md string) []string {
-	var out []string
-	for _, part := range strings.Split(md, "```yaml\n")[1:] {
-		out = append(out, strings.SplitN(part, "```", 2)[0])
-	}
-	return out
-}
+func TestReadmeExample(t *testing.T) { policytest.CheckREADME(t, Definition) }
 
 func BenchmarkRateLimitMemory(b *testing.B) {
 	h := build(b, "{limit: 1000000000, window: 1s, by: ip}", newCounters(b))

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
-	"os"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -305,25 +303,11 @@ request: { path: /x }`, `must not be negative`},
 	}
 }
 
-// TestREADMEExample keeps the README's example decodable and valid.
-func TestREADMEExample(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(b, -1)
-	if len(m) == 0 {
-		t.Fatal("README.md has no yaml example")
-	}
-	for _, ex := range m {
-		var doc struct {
-			Transform yaml.Node `yaml:"transform"`
+func TestReadmeExample(t *testing.T) {
+	for _, c := range policytest.CheckREADME(t, Definition) {
+		if _, err := c.Build(policy.BuildEnv{}); err != nil {
+			t.Errorf("README example does not build: %v", err)
 		}
-		if err := yaml.Unmarshal(ex[1], &doc); err != nil {
-			t.Fatal(err)
-		}
-		out, _ := yaml.Marshal(&doc.Transform)
-		build(t, string(out))
 	}
 }
 

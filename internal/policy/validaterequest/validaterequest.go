@@ -5,8 +5,6 @@ package validaterequest
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -44,14 +42,7 @@ type Config struct {
 
 // Validate checks the config without reading files.
 func (c *Config) Validate() []error {
-	var errs []error
-	if c.Spec == "" {
-		errs = append(errs, errors.New("validate_request.spec: name the OpenAPI document, e.g. spec: openapi.yaml"))
-	}
-	if c.BasePath != "" && !strings.HasPrefix(c.BasePath, "/") {
-		errs = append(errs, fmt.Errorf("validate_request.base_path: %q must start with /", c.BasePath))
-	}
-	return errs
+	return openapi.CheckRef("validate_request", c.Spec, c.BasePath)
 }
 
 // Build loads the document once and resolves the operation.
@@ -59,20 +50,14 @@ func (c *Config) Build(policy.BuildEnv) (any, error) {
 	if errs := c.Validate(); len(errs) > 0 {
 		return nil, errs[0]
 	}
-	doc, err := openapi.LoadShared(c.Spec)
+	doc, fixed, err := openapi.LoadRef("validate_request", c.Spec, c.Operation)
 	if err != nil {
-		return nil, fmt.Errorf("validate_request.spec: %w", err)
+		return nil, err
 	}
-	h := &handler{doc: doc, ops: prepare(doc), basePath: c.BasePath, options: &openapi3filter.Options{
+	return &handler{doc: doc, ops: prepare(doc), fixed: fixed, basePath: c.BasePath, options: &openapi3filter.Options{
 		AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc, // authentication is the gateway's job
 		SkipSettingDefaults: true,                                  // validate only, never rewrite
-	}}
-	if c.Operation != "" {
-		if h.fixed = doc.OperationByID(c.Operation); h.fixed == nil {
-			return nil, fmt.Errorf("validate_request.operation: %s has no operation %q", c.Spec, c.Operation)
-		}
-	}
-	return h, nil
+	}}, nil
 }
 
 type handler struct {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -153,30 +151,13 @@ func TestBuildErrors(t *testing.T) {
 	}
 }
 
-func TestREADMEExample(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindSubmatch(b)
-	if m == nil {
-		t.Fatal("no yaml example in README.md")
-	}
-	var doc struct {
-		V yaml.Node `yaml:"validate_request"`
-	}
-	if err := yaml.Unmarshal(m[1], &doc); err != nil {
-		t.Fatal(err)
-	}
-	out, _ := yaml.Marshal(&doc.V)
-	c := decode(t, string(out))
-	if errs := c.Validate(); errs != nil {
-		t.Fatal(errs)
-	}
-	// The README's path is relative to a config directory; resolve it against testdata here.
-	c.Spec = "../../openapi/testdata/" + c.Spec
-	if _, err := c.Build(policy.BuildEnv{}); err != nil {
-		t.Fatal(err)
+func TestReadmeExample(t *testing.T) {
+	for _, cfg := range policytest.CheckREADME(t, Definition) {
+		c := cfg.(*Config)
+		c.Spec = "../../openapi/testdata/" + c.Spec // the README path is relative to a config directory
+		if _, err := c.Build(policy.BuildEnv{}); err != nil {
+			t.Errorf("README example does not build: %v", err)
+		}
 	}
 }
 
