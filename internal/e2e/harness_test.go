@@ -75,6 +75,7 @@ func startNode(t *testing.T, name, settings, doc string) *node {
 	}
 	n := &node{t: t, name: name, proxy: "http://" + proxy, admin: "http://" + admin, logs: &bytes.Buffer{}, store: storeOf(settings)}
 	n.cmd = exec.Command(binary, "serve", "-c", path)
+	n.cmd.Dir = filepath.Dir(path) // node-local state (spill files) stays in the test's temp dir
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
