@@ -285,31 +285,14 @@ func (a *App) Reload() (bool, error) {
 	return changed, err
 }
 
+// redact hides the credentials of a DSN ("scheme://user:pass@host") in messages.
 func redact(dsn string) string {
-	if i := indexAt(dsn); i > 0 {
-		if j := indexScheme(dsn); j > 0 && j < i {
-			return dsn[:j] + "***" + dsn[i:]
-		}
+	at := strings.LastIndexByte(dsn, '@')
+	scheme := strings.Index(dsn, "://")
+	if at < 0 || scheme < 0 || scheme+3 > at {
+		return dsn
 	}
-	return dsn
-}
-
-func indexAt(s string) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '@' {
-			return i
-		}
-	}
-	return -1
-}
-
-func indexScheme(s string) int {
-	for i := 0; i+3 <= len(s); i++ {
-		if s[i:i+3] == "://" {
-			return i + 3
-		}
-	}
-	return -1
+	return dsn[:scheme+3] + "***" + dsn[at:]
 }
 
 // close releases everything opened so far, newest first.

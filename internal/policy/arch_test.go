@@ -20,6 +20,7 @@ func TestPoliciesDependOnTheContractOnly(t *testing.T) {
 		"github.com/tollgate-dev/tollgate/internal/admin",
 		"github.com/tollgate-dev/tollgate/internal/app",
 		"github.com/tollgate-dev/tollgate/internal/store",
+		"github.com/tollgate-dev/tollgate/internal/credentials",
 		"github.com/valyala/fasthttp",
 	}
 	files, err := filepath.Glob("*/*.go")

@@ -33,7 +33,6 @@ type fastExchange struct {
 	prepared  bool
 	responded bool
 	trusted   bool
-	peerStr   string
 }
 
 var fastPool = sync.Pool{New: func() any { return &fastExchange{} }}
