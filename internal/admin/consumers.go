@@ -57,6 +57,7 @@ func (s *Server) createConsumer(w http.ResponseWriter, r *http.Request) error {
 	if err := s.o.Store.CreateConsumer(r.Context(), c); err != nil {
 		return conflictAs(err, fmt.Sprintf("a consumer named %q already exists", c.Name))
 	}
+	s.consumerChanged(r, c.ID)
 	s.audit(r, "consumer.create", "consumer/"+c.ID, map[string]any{"name": c.Name, "plan": c.Plan})
 	w.Header().Set("Location", "/consumers/"+c.ID)
 	w.Header().Set("ETag", consumerETag(c))
@@ -152,6 +153,7 @@ func (s *Server) patchConsumer(w http.ResponseWriter, r *http.Request) error {
 	if err := s.o.Store.UpdateConsumer(r.Context(), c); err != nil {
 		return conflictAs(err, fmt.Sprintf("a consumer named %q already exists", c.Name))
 	}
+	s.consumerChanged(r, c.ID)
 	s.audit(r, "consumer.update", "consumer/"+c.ID, map[string]any{"name": c.Name, "previous_name": before, "fields": p.fields()})
 	w.Header().Set("ETag", consumerETag(c))
 	return writeJSON(w, http.StatusOK, c)
@@ -213,6 +215,7 @@ func (s *Server) deleteConsumer(w http.ResponseWriter, r *http.Request) error {
 	if err := s.o.Store.DeleteConsumer(r.Context(), c.ID); err != nil {
 		return err
 	}
+	s.consumerChanged(r, c.ID)
 	s.audit(r, "consumer.delete", "consumer/"+c.ID, map[string]any{"name": c.Name})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -268,6 +271,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.consumerChanged(r, c.ID)
 	s.audit(r, "key.create", "key/"+k.ID, map[string]any{"consumer": c.ID, "prefix": k.Prefix})
 	return writeJSON(w, http.StatusCreated, newKeyView{ID: k.ID, Key: plain, Prefix: k.Prefix, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt})
 }
@@ -294,6 +298,7 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	if err := s.o.Store.RevokeKey(r.Context(), c.ID, keyID); err != nil {
 		return keyNotFoundAs(err, c, keyID)
 	}
+	s.consumerChanged(r, c.ID)
 	s.audit(r, "key.revoke", "key/"+keyID, map[string]any{"consumer": c.ID})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -329,6 +334,7 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return keyNotFoundAs(err, c, keyID)
 	}
+	s.consumerChanged(r, c.ID)
 	s.audit(r, "key.rotate", "key/"+keyID, map[string]any{"consumer": c.ID, "new_key": k.ID, "overlap": overlap.String()})
 	return writeJSON(w, http.StatusCreated, newKeyView{ID: k.ID, Key: plain, Prefix: k.Prefix, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt})
 }
@@ -362,6 +368,7 @@ func (s *Server) putBasicAuth(w http.ResponseWriter, r *http.Request) error {
 	if err := s.o.Store.SetBasicCredential(r.Context(), c.ID, in.Username, in.Password); err != nil {
 		return conflictAs(err, fmt.Sprintf("username %q is taken by another consumer", in.Username))
 	}
+	s.consumerChanged(r, c.ID)
 	s.audit(r, "basic_auth.set", "consumer/"+c.ID, map[string]any{"username": in.Username})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -375,6 +382,7 @@ func (s *Server) deleteBasicAuth(w http.ResponseWriter, r *http.Request) error {
 	if err := s.o.Store.DeleteBasicCredential(r.Context(), c.ID); err != nil {
 		return err
 	}
+	s.consumerChanged(r, c.ID)
 	s.audit(r, "basic_auth.delete", "consumer/"+c.ID, nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -394,6 +402,15 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 
 // audit records a change. The change already happened, so a failure to
 // record it is logged rather than turned into an error response.
+// consumerChanged brings this node's credential cache up to date with a
+// change just written, before the response goes out: a key created here
+// works here at once (other nodes follow through the store's change feed).
+func (s *Server) consumerChanged(r *http.Request, id string) {
+	if s.o.Refresh != nil {
+		s.o.Refresh(r.Context(), id)
+	}
+}
+
 func (s *Server) audit(r *http.Request, action, target string, detail map[string]any) {
 	var raw json.RawMessage
 	if detail != nil {

@@ -59,7 +59,10 @@ type Options struct {
 	// "GET /metrics" or "GET /ui/analytics". Paths under /ui need a UI
 	// session (or the bearer token); /metrics is open to loopback clients.
 	Extra map[string]http.Handler
-	Log   *slog.Logger
+	// Refresh (optional) reloads one consumer into this node's credential
+	// cache; called after every consumer, key or basic-auth change.
+	Refresh func(ctx context.Context, consumerID string)
+	Log     *slog.Logger
 }
 
 // Server is the admin listener's http.Handler.

@@ -43,6 +43,7 @@ func (a *App) startAdmin() error {
 		Pools:   a.livePools,
 		Health:  a.health,
 		Extra:   a.adminExtras(),
+		Refresh: a.creds.Refresh,
 		Log:     a.log,
 	})
 	if err != nil {

@@ -227,6 +227,14 @@ func (c *Cache) follow(ctx context.Context, changes <-chan store.Change) {
 	}
 }
 
+// Refresh reloads one consumer from the store now. The admin API calls it
+// after a write so that the change holds on this node when the response
+// goes out, instead of a moment later when the change feed delivers it.
+func (c *Cache) Refresh(ctx context.Context, consumerID string) {
+	c.markDirty(consumerID)
+	c.reload(ctx, consumerID)
+}
+
 func (c *Cache) reload(ctx context.Context, consumerID string) {
 	snap, err := c.st.LoadConsumerSnapshot(ctx, consumerID)
 	if err != nil {

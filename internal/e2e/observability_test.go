@@ -163,6 +163,11 @@ routes:
 					t.Errorf("consumer %s route %s: got %v, want %v (requests, 5xx, 4xx)", k[0], k[1], got[k], w)
 				}
 			}
+			for k, g := range got {
+				if _, ok := want[k]; !ok {
+					t.Errorf("unexpected series consumer %q route %q: %v (requests, 5xx, 4xx)", k[0], k[1], g)
+				}
+			}
 			if u.Totals.Requests != total {
 				t.Errorf("total requests %d, want %d", u.Totals.Requests, total)
 			}
