@@ -34,9 +34,15 @@ type Server struct {
 	log  *slog.Logger
 	lim  config.Server
 	fast *fasthttp.Server
-	hs   *http.Server
-	h2   *http2.Server
-	feed *connFeed
+	// big serves connections whose request head outgrew fast's buffer (nil
+	// when max_header_bytes fits the small buffer); ring is the bytes each
+	// connection keeps to replay such a head.
+	big     *fasthttp.Server
+	bigFeed *connFeed
+	ring    int
+	hs      *http.Server
+	h2      *http2.Server
+	feed    *connFeed
 
 	mu      sync.Mutex
 	lns     []net.Listener
@@ -48,29 +54,14 @@ type Server struct {
 // New builds the front ends with the edge limits of SPEC §8.
 func New(gw *runtime.Gateway, lim config.Server, log *slog.Logger) *Server {
 	s := &Server{gw: gw, log: log, lim: lim, feed: newConnFeed(), closing: make(chan struct{})}
-	bodyTimeout := lim.ReadTimeout.D()
-	s.fast = &fasthttp.Server{
-		Handler:                       s.serveFast,
-		ErrorHandler:                  s.fastError,
-		Name:                          "tollgate",
-		ReadBufferSize:                lim.MaxHeaderBytes,
-		WriteBufferSize:               4 << 10,
-		ReadTimeout:                   lim.ReadHeaderTimeout.D(),
-		IdleTimeout:                   lim.IdleTimeout.D(),
-		WriteTimeout:                  lim.WriteTimeout.D(),
-		MaxRequestBodySize:            1 << 40, // limits are per route, enforced while streaming
-		StreamRequestBody:             true,
-		DisableHeaderNamesNormalizing: false,
-		NoDefaultServerHeader:         true,
-		NoDefaultContentType:          true,
-		DisablePreParseMultipartForm:  true,
-		SecureErrorLogMessage:         true,
-		CloseOnShutdown:               true,
-		Logger:                        fastLogger{log},
-		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
-			return fasthttp.RequestConfig{ReadTimeout: bodyTimeout, MaxRequestBodySize: 1 << 40}
-		},
+	small := lim.MaxHeaderBytes
+	if small > smallReadBuffer {
+		// Most connections live on the small front end; a head that does not
+		// fit moves its connection to the large one (see spill.go).
+		small, s.ring = smallReadBuffer, smallReadBuffer
+		s.big, s.bigFeed = s.newFast(lim.MaxHeaderBytes), newConnFeed()
 	}
+	s.fast = s.newFast(small)
 	s.hs = &http.Server{
 		Handler:           http.HandlerFunc(s.serveStd),
 		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
@@ -85,7 +76,58 @@ func New(gw *runtime.Gateway, lim config.Server, log *slog.Logger) *Server {
 	}
 	_ = http2.ConfigureServer(s.hs, s.h2)
 	go func() { _ = s.fast.Serve(s.feed) }()
+	if s.big != nil {
+		go func() { _ = s.big.Serve(s.bigFeed) }()
+	}
 	return s
+}
+
+// newFast builds an HTTP/1.1 front end whose read buffer (and so largest
+// request head) is readBuffer bytes.
+func (s *Server) newFast(readBuffer int) *fasthttp.Server {
+	bodyTimeout := s.lim.ReadTimeout.D()
+	return &fasthttp.Server{
+		Handler:                       s.serveFast,
+		ErrorHandler:                  s.fastError,
+		Name:                          "tollgate",
+		ReadBufferSize:                readBuffer,
+		WriteBufferSize:               4 << 10,
+		ReadTimeout:                   s.lim.ReadHeaderTimeout.D(),
+		IdleTimeout:                   s.lim.IdleTimeout.D(),
+		WriteTimeout:                  s.lim.WriteTimeout.D(),
+		MaxRequestBodySize:            1 << 40, // limits are per route, enforced while streaming
+		StreamRequestBody:             true,
+		DisableHeaderNamesNormalizing: false,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		DisablePreParseMultipartForm:  true,
+		SecureErrorLogMessage:         true,
+		CloseOnShutdown:               true,
+		Logger:                        fastLogger{s.log},
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: bodyTimeout, MaxRequestBodySize: 1 << 40}
+		},
+	}
+}
+
+// spill hands a connection whose request head overflowed the small front
+// end's buffer to the large front end; false when it cannot.
+func (s *Server) spill(ctx *fasthttp.RequestCtx) bool {
+	if s.big == nil {
+		return false
+	}
+	ec := asEdgeConn(ctx.Conn())
+	if ec == nil {
+		return false
+	}
+	c := ec.spill(s.fast.ReadBufferSize)
+	if c == nil {
+		return false
+	}
+	if !s.bigFeed.push(c) {
+		_ = ec.Conn.Close()
+	}
+	return true
 }
 
 type fastLogger struct{ log *slog.Logger }
@@ -99,6 +141,9 @@ func (s *Server) fastError(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.As(err, &small):
+		if s.spill(ctx) {
+			return
+		}
 		status, detail = http.StatusRequestHeaderFieldsTooLarge, "the request headers are too large"
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		status, detail = http.StatusRequestEntityTooLarge, "the request body is too large"
@@ -191,12 +236,12 @@ func (s *Server) sniff(c net.Conn) {
 		}
 	}
 	_ = c.SetReadDeadline(time.Time{})
-	pc := &peekedConn{Conn: c, r: br}
 	if isH2 {
+		pc := &peekedConn{Conn: c, r: br}
 		s.serveH2(pc)
 		return
 	}
-	if !s.feed.push(pc) {
+	if !s.feed.push(newEdgeConn(c, br, s.ring)) {
 		c.Close()
 	}
 }
@@ -214,7 +259,7 @@ func (s *Server) handshake(c net.Conn) {
 		s.serveH2(tc)
 		return
 	}
-	if !s.feed.push(tc) {
+	if !s.feed.push(newEdgeConn(tc, nil, s.ring)) {
 		c.Close()
 	}
 }
@@ -235,6 +280,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	errFast := s.fast.ShutdownWithContext(ctx)
+	if s.big != nil {
+		errFast = errors.Join(errFast, s.big.ShutdownWithContext(ctx))
+	}
 	errStd := s.hs.Shutdown(ctx) // sends GOAWAY on HTTP/2 connections
 	done := make(chan struct{})
 	go func() { s.h2conns.Wait(); close(done) }()

@@ -1,0 +1,158 @@
+package server
+
+import (
+	"bytes"
+	"crypto/tls"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+)
+
+// Per-connection memory on the HTTP/1.1 front end.
+//
+// fasthttp needs a request's whole head inside one read buffer, and keeps
+// that buffer for the life of the connection (request bodies stream, so it
+// cannot hand it back between requests). Sizing it to max_header_bytes
+// (64 KiB by default, SPEC §8) costs 64 MiB at 1,000 connections for heads
+// that are almost always under 2 KiB.
+//
+// So connections start on a front end with a small buffer (smallReadBuffer).
+// Each connection keeps a copy of the last smallReadBuffer bytes it read
+// (edgeConn.ring). When a head does not fit, fasthttp's buffer is full of
+// exactly those bytes, unconsumed; the connection is then detached from the
+// small front end and re-served, from the start of that head, by a twin
+// front end whose buffer is max_header_bytes. Both run the same handler,
+// so nothing else differs; only the rare connection with a large head pays
+// for a large buffer.
+const smallReadBuffer = 4 << 10
+
+// edgeConn is an accepted HTTP/1.1 connection as fasthttp sees it.
+type edgeConn struct {
+	net.Conn
+	r io.Reader // the bytes read while sniffing, then the connection
+
+	ring  []byte // the last len(ring) bytes returned by Read (nil: no spill)
+	total int64  // bytes returned by Read so far
+
+	// detached: the connection now belongs to the large front end; the
+	// small one's remaining writes, deadlines and Close are ignored.
+	detached atomic.Bool
+}
+
+// tlsEdgeConn is an edgeConn over TLS; fasthttp recognises TLS by these
+// methods (IsTLS, TLSConnectionState).
+type tlsEdgeConn struct {
+	*edgeConn
+	tc *tls.Conn
+}
+
+func (c tlsEdgeConn) Handshake() error                     { return c.tc.Handshake() }
+func (c tlsEdgeConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
+
+// newEdgeConn wraps c for fasthttp; r (optional) replays sniffed bytes and
+// ring > 0 enables the spill to the large front end.
+func newEdgeConn(c net.Conn, r io.Reader, ring int) net.Conn {
+	if r == nil {
+		r = c
+	}
+	ec := &edgeConn{Conn: c, r: r}
+	if ring > 0 {
+		ec.ring = make([]byte, ring)
+	}
+	if tc, ok := c.(*tls.Conn); ok {
+		return tlsEdgeConn{edgeConn: ec, tc: tc}
+	}
+	return ec
+}
+
+func asEdgeConn(c net.Conn) *edgeConn {
+	switch ec := c.(type) {
+	case *edgeConn:
+		return ec
+	case tlsEdgeConn:
+		return ec.edgeConn
+	}
+	return nil
+}
+
+func (c *edgeConn) Read(p []byte) (int, error) {
+	if c.detached.Load() {
+		return 0, io.EOF
+	}
+	n, err := c.r.Read(p)
+	if n > 0 && c.ring != nil {
+		c.remember(p[:n])
+	}
+	return n, err
+}
+
+// remember appends b to the ring (keeping the last len(ring) bytes).
+func (c *edgeConn) remember(b []byte) {
+	size := int64(len(c.ring))
+	c.total += int64(len(b))
+	if int64(len(b)) > size {
+		b = b[int64(len(b))-size:]
+	}
+	at := int((c.total - int64(len(b))) % size)
+	k := copy(c.ring[at:], b)
+	copy(c.ring, b[k:])
+}
+
+// last returns a copy of the last n bytes read (n <= len(ring), n <= total).
+func (c *edgeConn) last(n int) []byte {
+	size := int64(len(c.ring))
+	out := make([]byte, n)
+	start := (c.total - int64(n)) % size
+	k := copy(out, c.ring[start:])
+	copy(out[k:], c.ring)
+	return out
+}
+
+// spill detaches the connection after fasthttp's buffer (bufSize bytes)
+// filled up with an unfinished head, and returns it, replaying that head,
+// for the large front end. It returns nil when the connection cannot spill.
+func (c *edgeConn) spill(bufSize int) net.Conn {
+	if c.ring == nil || bufSize > len(c.ring) || c.total < int64(bufSize) || c.detached.Load() {
+		return nil
+	}
+	head := c.last(bufSize)
+	c.detached.Store(true)
+	r := io.MultiReader(bytes.NewReader(head), c.r)
+	return newEdgeConn(c.Conn, r, 0)
+}
+
+func (c *edgeConn) Write(p []byte) (int, error) {
+	if c.detached.Load() {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *edgeConn) Close() error {
+	if c.detached.Load() {
+		return nil
+	}
+	return c.Conn.Close()
+}
+
+func (c *edgeConn) SetDeadline(t time.Time) error {
+	if c.detached.Load() {
+		return nil
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *edgeConn) SetReadDeadline(t time.Time) error {
+	if c.detached.Load() {
+		return nil
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *edgeConn) SetWriteDeadline(t time.Time) error {
+	if c.detached.Load() {
+		return nil
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
