@@ -2,14 +2,14 @@ package controlplane
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/testutil/tcpproxy"
 
 	"github.com/tollgate-dev/tollgate/internal/store/storetest"
 )
@@ -83,8 +83,8 @@ func TestStoreOutageKeepsLastGoodRevision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	px := startProxy(t, u.Host)
-	u.Host = px.addr
+	px := tcpproxy.Start(t, u.Host)
+	u.Host = px.Addr()
 	writer := New(openStore(t, dsn), &recorder{}, nodeConfig(t, ":1"), quietLog())
 	if err := writer.Boot(ctx, docFor("one"), "f"); err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func TestStoreOutageKeepsLastGoodRevision(t *testing.T) {
 	}
 	runManager(t, cut)
 
-	px.stop()
+	px.Cut()
 	eventually(t, 3*time.Second, "health reports the store down", func() bool { up, _, _ := cut.Health(); return !up })
 	up, detail, since := cut.Health()
 	if up || !strings.Contains(detail, "store unreachable") || time.Since(since) > 3*time.Second {
@@ -114,7 +114,7 @@ func TestStoreOutageKeepsLastGoodRevision(t *testing.T) {
 	if n := logs.count("store unreachable"); n != 1 {
 		t.Fatalf("outage logged %d times over several polls, want once", n)
 	}
-	px.start(t)
+	px.Restore(t)
 	eventually(t, 5*time.Second, "cut node catches up", func() bool { r, _, _ := cut.Current(); return r == 2 && rec.live() == "two" })
 	eventually(t, time.Second, "health reports the store up", func() bool { up, _, _ := cut.Health(); return up })
 }
@@ -145,95 +145,4 @@ func (h *countingHandler) count(prefix string) int {
 		}
 	}
 	return n
-}
-
-// tcpProxy forwards to target; stop closes the listener and every
-// connection, start listens again on the same address.
-type tcpProxy struct {
-	target, addr string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        map[net.Conn]bool
-	wg           sync.WaitGroup
-}
-
-func startProxy(t *testing.T, target string) *tcpProxy {
-	p := &tcpProxy{target: target, addr: "127.0.0.1:0", conns: map[net.Conn]bool{}}
-	p.start(t)
-	t.Cleanup(func() { p.stop(); p.wg.Wait() })
-	return p
-}
-
-func (p *tcpProxy) start(t *testing.T) {
-	t.Helper()
-	var ln net.Listener
-	var err error
-	for range 50 { // the old socket may linger for a moment
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln, p.addr = ln, ln.Addr().String()
-	p.mu.Unlock()
-	p.wg.Add(1)
-	go p.accept(ln)
-}
-
-func (p *tcpProxy) accept(ln net.Listener) {
-	defer p.wg.Done()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		if !p.track(c, up) {
-			return
-		}
-		p.wg.Add(2)
-		go p.pipe(c, up)
-		go p.pipe(up, c)
-	}
-}
-
-// track registers a connection pair unless the proxy was stopped meanwhile.
-func (p *tcpProxy) track(a, b net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln == nil {
-		a.Close()
-		b.Close()
-		return false
-	}
-	p.conns[a], p.conns[b] = true, true
-	return true
-}
-
-func (p *tcpProxy) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	io.Copy(dst, src)
-	dst.Close()
-	src.Close()
-}
-
-func (p *tcpProxy) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
 }

@@ -5,16 +5,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"io"
 	"log/slog"
 	mathrand "math/rand/v2"
-	"net"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/testutil/tcpproxy"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -117,70 +117,6 @@ func TestRedisClosedPort(t *testing.T) {
 
 // proxy is a TCP proxy the test can cut and restore, standing in for a Redis
 // that goes away and comes back on the same address.
-type proxy struct {
-	t      *testing.T
-	target string
-	addr   string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  []net.Conn
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	p := &proxy{t: t, target: target}
-	p.start("127.0.0.1:0")
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *proxy) start(addr string) {
-	var ln net.Listener
-	var err error
-	for range 50 { // the port may linger briefly after close
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln, p.addr = ln, ln.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
-		}
-	}()
-}
-
-func (p *proxy) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
 // countingHandler counts log records at Warn and above.
 type countingHandler struct {
 	slog.Handler
@@ -198,9 +134,9 @@ func (h *countingHandler) Handle(ctx context.Context, r slog.Record) error {
 
 func TestRedisOutageAndRecovery(t *testing.T) {
 	dsn, addr, prefix := redisDSN(t)
-	p := newProxy(t, addr)
+	p := tcpproxy.Start(t, addr)
 	logs := &countingHandler{Handler: slog.DiscardHandler}
-	c, err := Open("redis://"+p.addr+"/0?prefix="+prefix, slog.New(logs), WithProbeInterval(100*time.Millisecond))
+	c, err := Open("redis://"+p.Addr()+"/0?prefix="+prefix, slog.New(logs), WithProbeInterval(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +148,7 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 		t.Fatalf("through the proxy: %+v", d)
 	}
 
-	p.stop()
+	p.Cut()
 	for _, onErr := range []OnError{Fallback, FailOpen, FailClosed} {
 		l.OnError = onErr
 		for range 20 {
@@ -240,7 +176,7 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	}
 
 	back := time.Now()
-	p.start(p.addr)
+	p.Restore(t)
 	for {
 		if up, _, _ := c.Health(); up {
 			break

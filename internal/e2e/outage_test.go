@@ -2,81 +2,21 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/internal/testutil/tcpproxy"
+
 	"github.com/tollgate-dev/tollgate/internal/store/storetest"
 )
-
-// cutProxy forwards TCP to target until cut; restore listens again on the
-// same address.
-type cutProxy struct {
-	t      *testing.T
-	addr   string
-	target string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  []net.Conn
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	p := &cutProxy{t: t, addr: freePort(t), target: target}
-	p.restore()
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *cutProxy) restore() {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
-		}
-	}()
-}
-
-func (p *cutProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
 
 // Issue 7: a node that loses PostgreSQL keeps serving its last revision,
 // reports the store down in /status, and catches up when the store is back.
 func TestNodeSurvivesStoreOutageAndCatchesUp(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
-	proxy := newCutProxy(t, "127.0.0.1:5432")
-	viaProxy := strings.Replace(dsn, "127.0.0.1:5432", proxy.addr, 1)
+	proxy := tcpproxy.Start(t, "127.0.0.1:5432")
+	viaProxy := strings.Replace(dsn, "127.0.0.1:5432", proxy.Addr(), 1)
 	if viaProxy == dsn {
 		t.Skip("TOLLGATE_TEST_POSTGRES does not point at 127.0.0.1:5432; cannot put a proxy in front of it")
 	}
@@ -85,7 +25,7 @@ func TestNodeSurvivesStoreOutageAndCatchesUp(t *testing.T) {
 	a := startNode(t, "a", "store: \""+dsn+"\"", base)
 	b := startNode(t, "b", "store: \""+viaProxy+"\"", "")
 
-	proxy.cut()
+	proxy.Cut()
 	storeUp := func() bool {
 		var st struct {
 			Components map[string]struct{ Up bool }
@@ -110,7 +50,7 @@ func TestNodeSurvivesStoreOutageAndCatchesUp(t *testing.T) {
 	if code := b.status("/added"); code != 404 {
 		t.Fatalf("the cut-off node cannot know the new revision yet, got %d", code)
 	}
-	proxy.restore()
+	proxy.Restore(t)
 	took, ok := b.waitStatus("/added", 200, 15*time.Second)
 	if !ok {
 		t.Fatal("the node did not catch up within 15 s of the store returning")
