@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -195,4 +196,40 @@ func equal(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// The node's file is attached at boot and reload (names relative to the
+// file), a spec-only edit is a new revision, and a rollback brings back the
+// revision's spec, not the one on disk.
+func TestManagerAttachesTheNodeFile(t *testing.T) {
+	m, rec, _ := newSQLiteManager(t)
+	ctx := context.Background()
+	dir := attachDir(t)
+	path := filepath.Join(dir, "gw.yaml")
+	file := append([]byte("listen: { proxy: \":1\" }\n"), strings.Replace(string(docFor("r")), "    service: orders\n", "    service: orders\n    openapi: v2.yaml\n", 1)...)
+	if err := m.Boot(ctx, file, path); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.applied[0].Attachments["v2.yaml"]; got != "openapi: 3.0.3 # v2\n" {
+		t.Fatalf("booted config attachments = %q", rec.applied[0].Attachments)
+	}
+	if _, changed, err := m.ApplyFile(ctx, file, path); err != nil || changed {
+		t.Fatalf("reload of an unchanged file and spec: changed=%v %v", changed, err)
+	}
+	write(t, filepath.Join(dir, "v2.yaml"), "openapi: 3.1.0 # edited\n")
+	rev, changed, err := m.ApplyFile(ctx, file, path)
+	if err != nil || !changed || rev != 2 {
+		t.Fatalf("reload after a spec edit = %d %v %v, want revision 2", rev, changed, err)
+	}
+	if _, err := m.Rollback(ctx, 1, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Config().Attachments["v2.yaml"]; got != "openapi: 3.0.3 # v2\n" {
+		t.Fatalf("after rollback the spec is %q, want revision 1's", got)
+	}
+	// AttachFiles (PUT /config) reads the files this node has.
+	out, err := m.AttachFiles([]byte(strings.Replace(string(docFor("r")), "    service: orders\n", "    service: orders\n    openapi: "+filepath.Join(dir, "v2.yaml")+"\n", 1)), "admin")
+	if err != nil || !strings.Contains(string(out), "# edited") {
+		t.Fatalf("AttachFiles = %v\n%s", err, out)
+	}
 }
