@@ -385,6 +385,21 @@ func TestRouteOpenAPIFile(t *testing.T) {
 	if m["openapi"] != "3.0.3" || w.Header().Get("Content-Type") != "application/json" {
 		t.Fatalf("route openapi: %v %v", m, w.Header())
 	}
+	// PUT /config attached the file: the revision serves it after it is gone.
+	if err := os.Remove(spec); err != nil {
+		t.Fatal(err)
+	}
+	if m := want(t, h.do("GET", "/routes/orders-v1/openapi", nil), http.StatusOK); m["openapi"] != "3.0.3" {
+		t.Fatalf("attached route openapi: %v", m)
+	}
+	cur := h.do("GET", "/config", nil).Body.String()
+	if !strings.Contains(cur, "attachments:") || !strings.Contains(cur, `"openapi":"3.0.3"`) {
+		t.Fatalf("GET /config lacks the attachment:\n%s", cur)
+	}
+	// Sending that document back (the file is gone) keeps what it carries.
+	if m := want(t, h.do("PUT", "/config", cur), http.StatusOK); m["changed"] != false {
+		t.Fatalf("re-applying the fetched document: %v", m)
+	}
 }
 
 func TestOpenAPIDocumentMatchesRoutes(t *testing.T) {

@@ -88,7 +88,8 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-const maxConfigBody = 10 << 20
+// maxConfigBody leaves room for attached OpenAPI documents (up to 20 MiB each).
+const maxConfigBody = 64 << 20
 
 func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxConfigBody))
@@ -102,6 +103,11 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) error {
 		if body, err = jsonToYAML(body); err != nil {
 			return problem.BadRequest("the body is not valid JSON")
 		}
+	}
+	// A raw API user may still name spec files on this node; apply -f
+	// already attached the ones on the user's machine.
+	if body, err = s.o.Config.AttachFiles(body, "admin"); err != nil {
+		return configProblem(err)
 	}
 	s.writeLock.Lock()
 	defer s.writeLock.Unlock()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/compile"
 	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/controlplane"
 	"github.com/tollgate-dev/tollgate/internal/runtime"
 	"github.com/tollgate-dev/tollgate/internal/store"
 	"github.com/tollgate-dev/tollgate/internal/store/storetest"
@@ -53,6 +54,10 @@ func (f *fakeConfig) Current() (int64, string, []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.rev, f.hash, f.doc
+}
+
+func (f *fakeConfig) AttachFiles(doc []byte, source string) ([]byte, error) {
+	return controlplane.Attach(doc, ".", source)
 }
 
 func (f *fakeConfig) Apply(ctx context.Context, doc []byte, author, source string) (int64, bool, error) {

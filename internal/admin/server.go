@@ -28,6 +28,10 @@ type ConfigManager interface {
 	// Apply validates doc, stores it as a revision and puts it live. err may be
 	// a config.ErrorList, which the API answers as a 400 listing every error.
 	Apply(ctx context.Context, doc []byte, author, source string) (rev int64, changed bool, err error)
+	// AttachFiles fills a sent document's attachments: with the files it
+	// names that exist on this node (controlplane.Attach); err may be a
+	// config.ErrorList (a file too large to attach).
+	AttachFiles(doc []byte, source string) ([]byte, error)
 	Rollback(ctx context.Context, n int64, author string) (rev int64, err error)
 	Revisions(ctx context.Context, cursor string, limit int) ([]store.ConfigRevision, string, error)
 	Revision(ctx context.Context, n int64) (*store.ConfigRevision, error)

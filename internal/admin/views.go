@@ -154,8 +154,10 @@ func (s *Server) findRoute(name string) (*routeView, error) {
 
 const maxOpenAPIFile = 20 << 20
 
-// routeOpenAPI serves the file named by the route's openapi: field, resolved
-// against the config file's directory when relative.
+// routeOpenAPI serves the document named by the route's openapi: field as
+// the running revision carries it (attachments:), so every node serves the
+// same one; a name not attached is read from disk, resolved against the
+// config file's directory when relative.
 func (s *Server) routeOpenAPI(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.findRoute(r.PathValue("name"))
 	if err != nil {
@@ -164,19 +166,28 @@ func (s *Server) routeOpenAPI(w http.ResponseWriter, r *http.Request) error {
 	if v.Config.OpenAPI == "" {
 		return notFound(fmt.Sprintf("route %q has no OpenAPI document (set openapi: on the route)", v.Name))
 	}
-	f, err := os.Open(s.resolveConfigPath(v.Config.OpenAPI))
+	b, err := s.routeSpec(v.Config.OpenAPI)
 	if err != nil {
 		s.o.Log.Warn("admin: route OpenAPI document unreadable", "route", v.Name, "err", err)
 		return notFound(fmt.Sprintf("the OpenAPI document of route %q could not be read", v.Name))
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxOpenAPIFile))
-	if err != nil {
-		return err
-	}
 	w.Header().Set("Content-Type", specMediaType(v.Config.OpenAPI, b))
 	_, _ = w.Write(b)
 	return nil
+}
+
+func (s *Server) routeSpec(name string) ([]byte, error) {
+	if _, cfg := s.liveConfig(); cfg.Attachments != nil {
+		if b, ok := cfg.Attachments[name]; ok {
+			return []byte(b), nil
+		}
+	}
+	f, err := os.Open(s.resolveConfigPath(name))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxOpenAPIFile))
 }
 
 func (s *Server) resolveConfigPath(p string) string {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -47,8 +48,9 @@ func applyCmd() *cobra.Command {
 	return cmd
 }
 
-// readDocument reads FILE and keeps its document part. Node settings are
-// dropped with a note, since applying cannot change them.
+// readDocument reads FILE and keeps its document part, with the files it
+// names attached (relative to FILE's directory). Node settings are dropped
+// with a note, since applying cannot change them.
 func readDocument(file string, notes io.Writer) ([]byte, error) {
 	raw, err := os.ReadFile(file)
 	if err != nil {
@@ -63,6 +65,10 @@ func readDocument(file string, notes io.Writer) ([]byte, error) {
 	}
 	if node != nil && notes != nil {
 		fmt.Fprintf(notes, "note: node settings in %s are not applied; they stay in each node's file\n", file)
+	}
+	// The specs FILE names travel with it: the gateway cannot read this disk.
+	if doc, err = controlplane.Attach(doc, filepath.Dir(file), file); err != nil {
+		return nil, withCode(ExitUser, err)
 	}
 	return doc, nil
 }

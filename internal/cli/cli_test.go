@@ -271,3 +271,44 @@ func TestConfigRevisionsShowRollback(t *testing.T) {
 		t.Fatalf("show x: exit %d", exitCode(err))
 	}
 }
+
+// A spec next to the file travels with apply; diff of the same file then
+// sees nothing, and an edited spec is a change under attachments.
+func TestApplyThenDiffWithSpec(t *testing.T) {
+	s := newStub(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gw.yaml")
+	spec := filepath.Join(dir, "specs", "orders.yaml")
+	if err := os.MkdirAll(filepath.Dir(spec), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(p, content string) {
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(file, strings.Replace(baseFile, "    match: { paths: [\"/v1/orders\"] }\n",
+		"    match: { paths: [\"/v1/orders\"] }\n    openapi: specs/orders.yaml\n    policies: { validate_request: { spec: specs/orders.yaml } }\n", 1))
+	write(spec, "openapi: 3.0.3\ninfo: { title: orders, version: \"1\" }\n")
+
+	if out, errOut, err := run(t, s.srv.URL, "apply", "-f", file); err != nil || !strings.Contains(out, "applied: revision 1") {
+		t.Fatalf("apply = %q %q %v", out, errOut, err)
+	}
+	if _, _, doc := s.m.Current(); !strings.Contains(string(doc), "specs/orders.yaml: |\n        openapi: 3.0.3\n") {
+		t.Fatalf("the stored revision does not carry the spec:\n%s", doc)
+	}
+	if out, _, err := run(t, s.srv.URL, "diff", "-f", file); exitCode(err) != 0 || strings.TrimSpace(out) != "no differences" {
+		t.Fatalf("diff after apply = %q (exit %d)", out, exitCode(err))
+	}
+	write(spec, "openapi: 3.0.3\ninfo: { title: orders, version: \"2\" }\n")
+	out, _, err := run(t, s.srv.URL, "diff", "-f", file)
+	if exitCode(err) != 1 || !strings.Contains(out, "attachments") || !strings.Contains(out, "specs/orders.yaml") {
+		t.Fatalf("diff after editing the spec = %q (exit %d), want a change under attachments", out, exitCode(err))
+	}
+	if got := strings.TrimSpace(out); got != `~ attachments."specs/orders.yaml": text changed from line 2 (53 -> 53 bytes)` {
+		t.Errorf("only the attachment changed, diff printed:\n%s", out)
+	}
+	if out, _, err := run(t, s.srv.URL, "apply", "-f", file); err != nil || !strings.Contains(out, "applied: revision 2") {
+		t.Fatalf("apply of an edited spec = %q %v, want a new revision", out, err)
+	}
+}

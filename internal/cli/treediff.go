@@ -191,7 +191,30 @@ func formatChange(c Change) string {
 	case "-":
 		return "- " + c.Path + valueSuffix(c.Old)
 	}
+	if o, n, ok := longTexts(c.Old, c.New); ok {
+		// an attached file: its whole text twice would bury the diff
+		return fmt.Sprintf("~ %s: text changed from line %d (%d -> %d bytes)", c.Path, firstDiffLine(o, n), len(o), len(n))
+	}
 	return "~ " + c.Path + ": " + inline(c.Old) + " -> " + inline(c.New)
+}
+
+// longTexts reports whether a change is between two multi-line or long strings.
+func longTexts(a, b any) (string, string, bool) {
+	o, ok1 := a.(string)
+	n, ok2 := b.(string)
+	long := func(s string) bool { return len(s) > 80 || strings.Contains(s, "\n") }
+	return o, n, ok1 && ok2 && (long(o) || long(n))
+}
+
+// firstDiffLine is the 1-based number of the first line where a and b differ.
+func firstDiffLine(a, b string) int {
+	line := 1
+	for i := 0; i < len(a) && i < len(b) && a[i] == b[i]; i++ {
+		if a[i] == '\n' {
+			line++
+		}
+	}
+	return line
 }
 
 // valueSuffix shows an added or removed value when it is short; named list

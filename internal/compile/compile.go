@@ -28,6 +28,8 @@ type Env struct {
 	PlanHandler policy.Handler
 	// NewVersions builds a route's version selector.
 	NewVersions func(*config.Versions) (runtime.VersionSelector, error)
+
+	attached func(name string) ([]byte, bool) // the document's attachments (set by Compile)
 }
 
 // State keeps per-route policy state across reloads, keyed by a stable identity.
@@ -58,6 +60,7 @@ func (s *State) For(route string) func(key string, make func() any) any {
 // failed to build must never serve, so any error rejects the whole document.
 func Compile(cfg *config.Config, env Env) (*runtime.Table, error) {
 	t := &runtime.Table{Config: cfg, Hash: cfg.Hash(), Limits: limits(cfg)}
+	env.attached = attachments(cfg.Attachments)
 	var errs config.ErrorList
 	add := func(line int, path string, err error) {
 		errs = append(errs, &config.FieldError{File: cfg.Source, Line: line, Path: path, Msg: err.Error()})
@@ -91,6 +94,15 @@ func Compile(cfg *config.Config, env Env) (*runtime.Table, error) {
 	}
 	t.Router = rt
 	return t, nil
+}
+
+// attachments looks files up by the exact name the document writes, so
+// policies build from the revision's content rather than this node's disk.
+func attachments(m map[string]string) func(string) ([]byte, bool) {
+	return func(name string) ([]byte, bool) {
+		s, ok := m[name]
+		return []byte(s), ok
+	}
 }
 
 func limits(cfg *config.Config) runtime.Limits {
@@ -249,7 +261,7 @@ func buildPolicies(r *runtime.Route, pcs map[string]policy.Config, env Env) ([]s
 			errs = append(errs, fmt.Errorf("unknown policy %q", name))
 			continue
 		}
-		built, err := pcs[name].Build(policy.BuildEnv{Route: r.Info, Services: env.Services, State: env.State.For(r.Info.Name + "/" + r.Info.Version)})
+		built, err := pcs[name].Build(policy.BuildEnv{Route: r.Info, Services: env.Services, State: env.State.For(r.Info.Name + "/" + r.Info.Version), Attached: env.attached})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("policy %s: %w", name, err))
 			continue

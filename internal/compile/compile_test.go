@@ -8,6 +8,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/policy"
 	_ "github.com/tollgate-dev/tollgate/internal/policy/builtin"
+	"github.com/tollgate-dev/tollgate/internal/runtime"
 	"github.com/tollgate-dev/tollgate/internal/upstream"
 )
 
@@ -84,5 +85,42 @@ func TestStateSurvivesRecompile(t *testing.T) {
 	c := st.For("other")("bucket", func() any { return new(int) })
 	if a != b || a == c {
 		t.Fatal("state must be shared per route and key, separate across routes")
+	}
+}
+
+// A spec the document carries is used by its exact name, even when no such
+// file exists on this node: a follower builds from the revision, not its disk.
+func TestPoliciesReadAttachedSpecs(t *testing.T) {
+	cfg, env := build(t, `
+routes:
+  - name: r
+    match: { paths: ["/pets"] }
+    versions:
+      from: header
+      header: X-Version
+      default: "1"
+      list:
+        "1": { policies: { mock: { spec: nowhere/pets.yaml } } }
+    policies:
+      validate_request: { spec: nowhere/pets.yaml }
+attachments:
+  nowhere/pets.yaml: |
+    openapi: 3.0.3
+    info: { title: pets, version: "1" }
+    paths:
+      /pets:
+        get:
+          responses:
+            "200":
+              description: ok
+              content: { application/json: { example: [] } }
+`)
+	env.NewVersions = func(*config.Versions) (runtime.VersionSelector, error) { return nil, nil }
+	if _, err := compile.Compile(cfg, env); err != nil {
+		t.Fatalf("compile with attached specs: %v", err)
+	}
+	delete(cfg.Attachments, "nowhere/pets.yaml")
+	if _, err := compile.Compile(cfg, env); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("without the attachment the file is read from disk: err = %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 // expandEnv replaces ${VAR} and ${VAR:-default} in every scalar value of the
 // tree (never in keys), in place, so decoding later still sees the original
 // lines. "$${" writes a literal "${". A substituted value is not expanded again.
+// Attached file contents (top-level attachments:) are data, never expanded.
 func expandEnv(n *yaml.Node, path string, p *problems) {
 	switch n.Kind {
 	case yaml.DocumentNode:
@@ -23,6 +24,9 @@ func expandEnv(n *yaml.Node, path string, p *problems) {
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
+			if path == "" && n.Content[i].Value == "attachments" {
+				continue
+			}
 			expandEnv(n.Content[i+1], joinPath(path, n.Content[i].Value), p)
 		}
 	case yaml.ScalarNode:
@@ -48,6 +52,13 @@ func expandScalar(n *yaml.Node, path string, p *problems) {
 	if n.Style&^(yaml.FlowStyle) == 0 {
 		n.Tag = ""
 	}
+}
+
+// ExpandEnv expands ${VAR} references in s as the loader does, with this
+// process's environment; ok is false when a reference cannot be resolved.
+func ExpandEnv(s string) (out string, ok bool) {
+	out, errs := expandString(s, os.LookupEnv)
+	return out, len(errs) == 0
 }
 
 type envError struct{ msg, hint string }

@@ -60,3 +60,25 @@ func TestHashOfHandBuiltConfig(t *testing.T) {
 		t.Fatal("an empty file should hash like the defaults")
 	}
 }
+
+// Attached files are part of the document: a changed spec is a new revision,
+// the same spec is not, and no attachments hash as before the key existed.
+func TestHashCoversAttachments(t *testing.T) {
+	base := "services: [{name: o, targets: [\"http://a:1\"]}]\nroutes: [{name: r, service: o, openapi: specs/p.yaml}]\n"
+	with := func(content string) string {
+		return base + "attachments:\n  specs/p.yaml: " + content + "\n"
+	}
+	h1 := mustParse(t, with("'openapi: 3.0.3'")).Hash()
+	if h1 == mustParse(t, with("'openapi: 3.1.0'")).Hash() {
+		t.Error("changing an attachment kept the hash")
+	}
+	if h1 != mustParse(t, with("'openapi: 3.0.3'")).Hash() {
+		t.Error("identical attachments hash differently")
+	}
+	if h1 == mustParse(t, base).Hash() {
+		t.Error("adding attachments kept the hash")
+	}
+	if strings.Contains(string(mustParse(t, base).canonical()), "attachments") {
+		t.Error("a document without attachments must hash as it did before the key existed")
+	}
+}

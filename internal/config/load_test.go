@@ -179,3 +179,17 @@ func TestJSONFile(t *testing.T) {
 		t.Fatalf("decoded %+v", cfg)
 	}
 }
+
+func TestAttachmentsAreStrictButNeverExpanded(t *testing.T) {
+	cfg := mustParse(t, "routes: []\nattachments:\n  specs/p.yaml: |\n    description: costs ${PRICE} (not an env reference)\n")
+	if got := cfg.Attachments["specs/p.yaml"]; got != "description: costs ${PRICE} (not an env reference)\n" {
+		t.Fatalf("attachment = %q", got)
+	}
+	list := parseErrs(t, "routes: []\nattachments:\n  a.yaml: {nested: map}\n")
+	if len(list) != 1 || list[0].Line != 3 {
+		t.Fatalf("a non-string attachment: %v", list)
+	}
+	if _, ok := ExpandEnv("${TOLLGATE_SURELY_UNSET_VAR}"); ok {
+		t.Error("ExpandEnv resolved an unset variable")
+	}
+}

@@ -28,6 +28,13 @@ type Config struct {
 	Telemetry      Telemetry            `yaml:"telemetry" json:"telemetry"`
 	Extensions     map[string]yaml.Node `yaml:"x" json:"-"` // free-form, ignored by the gateway
 
+	// Attachments carry the files the document names (routes' openapi:, the
+	// spec: of validate_request and mock), keyed by the name as written, so
+	// a revision is self-contained: every node, and a rollback, serves the
+	// content that was applied, not whatever is on its disk. Filled by
+	// controlplane.Attach; never ${ENV}-expanded.
+	Attachments map[string]string `yaml:"attachments,omitempty" json:"attachments,omitempty"`
+
 	// Source is where the document came from (file path or "admin"); not part of the document.
 	Source string `yaml:"-" json:"-"`
 }

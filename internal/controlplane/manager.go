@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,8 +88,9 @@ func (m *Manager) Config() *config.Config {
 }
 
 // Boot brings up the first config. A file with a document part becomes a
-// revision (unless the store's latest already has its hash); a pure node
-// file follows the store's latest revision.
+// revision (unless the store's latest already has its hash), carrying the
+// files it names (see Attach; source is the file's path); a pure node file
+// follows the store's latest revision.
 func (m *Manager) Boot(ctx context.Context, file []byte, source string) error {
 	_, doc, err := SplitDocument(file)
 	if err != nil {
@@ -99,6 +101,9 @@ func (m *Manager) Boot(ctx context.Context, file []byte, source string) error {
 			m.log.Warn("the file has document settings but no services, routes or plans; following the store's revision instead", "source", source)
 		}
 		return m.bootFromStore(ctx)
+	}
+	if doc, err = Attach(doc, filepath.Dir(source), source); err != nil {
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -166,8 +171,9 @@ func (m *Manager) undo(prev *running, swapped bool) {
 }
 
 // ApplyFile applies the document part of a config file (SIGHUP, file
-// change) with author "file". A file without a document part changes
-// nothing: node settings take effect on restart.
+// change) with author "file", with the files it names attached (source is
+// the file's path). A file without a document part changes nothing: node
+// settings take effect on restart.
 func (m *Manager) ApplyFile(ctx context.Context, raw []byte, source string) (rev int64, changed bool, err error) {
 	if !HasDocument(raw) {
 		rev, _, _ := m.Current()
@@ -177,7 +183,21 @@ func (m *Manager) ApplyFile(ctx context.Context, raw []byte, source string) (rev
 	if err != nil {
 		return 0, false, err
 	}
+	if doc, err = Attach(doc, filepath.Dir(source), source); err != nil {
+		return 0, false, err
+	}
 	return m.Apply(ctx, doc, "file", source)
+}
+
+// AttachFiles is Attach for a document sent to this node (PUT /config):
+// names resolve against the directory of the node's config file, or the
+// working directory when it has none.
+func (m *Manager) AttachFiles(doc []byte, source string) ([]byte, error) {
+	dir := "."
+	if m.node != nil && m.node.Source != "" {
+		dir = filepath.Dir(m.node.Source)
+	}
+	return Attach(doc, dir, source)
 }
 
 // Rollback re-applies revision n's document as a new revision with source

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,5 +74,55 @@ routes:
 		if err == nil || !strings.Contains(string(out), "401") {
 			t.Fatalf("token %q: %v\n%s", tok, err, out)
 		}
+	}
+}
+
+// Issue 5: `tollgate import openapi` names the spec as the user wrote it;
+// applying that fragment from the user's directory sends the spec along, so
+// a gateway that never saw the file serves it, and diff sees no change.
+func TestImportThenApplyCarriesTheSpec(t *testing.T) {
+	up := upstream(t)
+	n := startNode(t, "imported", "store: \"sqlite://"+filepath.Join(t.TempDir(), "db")+"\"",
+		fmt.Sprintf("services:\n  - name: s\n    targets: [%q]\nroutes:\n  - name: r\n    service: s\n    match: { paths: [\"/r\"] }\n", up))
+	dir := t.TempDir()
+	spec, err := os.ReadFile(filepath.Join("..", "openapi", "testdata", "petstore-expanded.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.WriteFile(filepath.Join(dir, "petstore.yaml"), spec, 0o600)
+	tg := func(args ...string) (string, int) {
+		cmd := exec.Command(binary, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "TOLLGATE_ADMIN_TOKEN="+token, "NO_COLOR=1")
+		out, err := cmd.Output()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out) + string(ee.Stderr), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), 0
+	}
+	frag, code := tg("import", "openapi", "petstore.yaml", "--upstream", up)
+	if code != 0 {
+		t.Fatalf("import: exit %d\n%s", code, frag)
+	}
+	file := filepath.Join(dir, "api.yaml")
+	_ = os.WriteFile(file, []byte(frag), 0o600)
+	if out, code := tg("apply", "-f", file, "--admin", n.admin); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, out)
+	}
+	req, _ := http.NewRequest(http.MethodGet, n.admin+"/routes/addPet/openapi", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(got) != string(spec) {
+		t.Fatalf("GET /routes/addPet/openapi: %d, %d bytes; want the imported spec (%d bytes)", resp.StatusCode, len(got), len(spec))
+	}
+	if out, code := tg("diff", "-f", file, "--admin", n.admin); code != 0 {
+		t.Fatalf("diff after apply: exit %d\n%s", code, out)
 	}
 }

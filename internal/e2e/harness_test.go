@@ -48,6 +48,7 @@ const token = "e2e-admin-token"
 type node struct {
 	t     *testing.T
 	name  string
+	path  string // its config file
 	store string // the store DSN of its settings
 	proxy string // http://127.0.0.1:port
 	admin string
@@ -67,13 +68,20 @@ func freePort(t *testing.T) string {
 // startNode runs tollgate with the node settings plus doc (may be "").
 func startNode(t *testing.T, name, settings, doc string) *node {
 	t.Helper()
+	return startNodeIn(t, t.TempDir(), name, settings, doc)
+}
+
+// startNodeIn is startNode with the config file (and working directory) in
+// dir, next to files the document names.
+func startNodeIn(t *testing.T, dir, name, settings, doc string) *node {
+	t.Helper()
 	proxy, admin := freePort(t), freePort(t)
 	file := fmt.Sprintf("listen: { proxy: %q, admin: %q, portal: \"\" }\nadmin: { token: %q }\n%s\n%s", proxy, admin, token, settings, doc)
-	path := filepath.Join(t.TempDir(), name+".yaml")
+	path := filepath.Join(dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n := &node{t: t, name: name, proxy: "http://" + proxy, admin: "http://" + admin, logs: &bytes.Buffer{}, store: storeOf(settings)}
+	n := &node{t: t, name: name, path: path, proxy: "http://" + proxy, admin: "http://" + admin, logs: &bytes.Buffer{}, store: storeOf(settings)}
 	n.cmd = exec.Command(binary, "serve", "-c", path)
 	n.cmd.Dir = filepath.Dir(path) // node-local state (spill files) stays in the test's temp dir
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs

@@ -210,20 +210,35 @@ func FuzzGoPattern(f *testing.F) {
 }
 
 func TestLoadShared(t *testing.T) {
-	a, err := LoadShared("testdata/petstore-expanded.yaml")
+	a, err := LoadShared("testdata/petstore-expanded.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := LoadShared("testdata/petstore-expanded.yaml")
+	b, err := LoadShared("testdata/petstore-expanded.yaml", nil)
 	if err != nil || a != b {
 		t.Errorf("second load: %p %p %v", a, b, err)
 	}
-	c, err := LoadShared("testdata/bookshop-3.1.yaml")
+	c, err := LoadShared("testdata/bookshop-3.1.yaml", nil)
 	if err != nil || c == a {
 		t.Errorf("another document: %v", err)
 	}
-	if _, err := LoadShared("testdata/none.yaml"); err == nil {
+	if _, err := LoadShared("testdata/none.yaml", nil); err == nil {
 		t.Error("missing file loaded")
+	}
+	// An attached document wins over the disk and shares the parse by content.
+	raw, _ := os.ReadFile("testdata/petstore-expanded.yaml")
+	attached := func(name string) ([]byte, bool) {
+		return raw, name == "testdata/bookshop-3.1.yaml" || name == "elsewhere.yaml"
+	}
+	if d, err := LoadShared("testdata/bookshop-3.1.yaml", attached); err != nil || d != a {
+		t.Errorf("attached content not used: %v", err)
+	}
+	if d, err := LoadShared("elsewhere.yaml", attached); err != nil || d != a {
+		t.Errorf("attached name without a file: %v", err)
+	}
+	bad := func(string) ([]byte, bool) { return []byte("nope"), true }
+	if _, err := LoadShared("x.yaml", bad); err == nil || !strings.Contains(err.Error(), "x.yaml (attached)") {
+		t.Errorf("bad attachment error = %v", err)
 	}
 }
 

@@ -24,10 +24,11 @@ func CheckRef(policy, spec, basePath string) []error {
 	return errs
 }
 
-// LoadRef loads spec (shared, see LoadShared) and, when operation is set,
-// resolves that operationId; the operation is nil when it is not set.
-func LoadRef(policy, spec, operation string) (*Document, *Operation, error) {
-	doc, err := LoadShared(spec)
+// LoadRef loads spec (shared, see LoadShared; attached as there) and, when
+// operation is set, resolves that operationId; the operation is nil when it
+// is not set.
+func LoadRef(policy, spec, operation string, attached func(string) ([]byte, bool)) (*Document, *Operation, error) {
+	doc, err := LoadShared(spec, attached)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s.spec: %w", policy, err)
 	}

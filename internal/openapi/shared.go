@@ -20,10 +20,14 @@ var shared struct {
 // the same document content gets the same parsed *Document, so an imported
 // API with a policy on each of its routes parses its document once per
 // reload, not once per route. Documents are read-only after Parse.
-func LoadShared(path string) (*Document, error) {
-	b, err := os.ReadFile(path)
+//
+// attached (may be nil) is the config's attachments: a document the config
+// carries is taken from there by its exact name, so every node builds from
+// the revision's content; only a name not attached is read from disk.
+func LoadShared(path string, attached func(string) ([]byte, bool)) (*Document, error) {
+	b, from, err := read(path, attached)
 	if err != nil {
-		return nil, fmt.Errorf("openapi: %w", err)
+		return nil, err
 	}
 	key := sha256.Sum256(b)
 	shared.Lock()
@@ -33,7 +37,7 @@ func LoadShared(path string) (*Document, error) {
 		return d, nil
 	}
 	if d, err = Parse(b); err != nil {
-		return nil, fmt.Errorf("openapi: %s: %w", path, err)
+		return nil, fmt.Errorf("openapi: %s%s: %w", path, from, err)
 	}
 	shared.Lock()
 	defer shared.Unlock()
@@ -42,4 +46,18 @@ func LoadShared(path string) (*Document, error) {
 	}
 	shared.docs[key] = d
 	return d, nil
+}
+
+// read returns path's content from attached, else from disk; from says
+// which in messages.
+func read(path string, attached func(string) ([]byte, bool)) (b []byte, from string, err error) {
+	if attached != nil {
+		if b, ok := attached(path); ok {
+			return b, " (attached)", nil
+		}
+	}
+	if b, err = os.ReadFile(path); err != nil {
+		return nil, "", fmt.Errorf("openapi: %w", err)
+	}
+	return b, "", nil
 }

@@ -103,6 +103,11 @@ type Definition struct {
 	New   func() Config // a zero config to decode into (strictly)
 	// Doc is one line shown by the admin API's chain dump.
 	Doc string
+	// Files names the settings whose value is a file the config document
+	// carries in its attachments: (e.g. "spec"), so every node and every
+	// rollback builds from the content that was applied. Build reads such a
+	// file through BuildEnv.Attached.
+	Files []string
 }
 
 // Consumer is the identity attached to a request after authentication.
@@ -231,6 +236,10 @@ type BuildEnv struct {
 	// State keeps per-route state across reloads (limiter buckets, caches):
 	// State(key, make) returns the existing value for key or stores make().
 	State func(key string, make func() any) any
+	// Attached returns a file the config document carries (attachments:),
+	// by the exact name the config writes; ok is false (or Attached nil)
+	// when it is not attached and the file is read from disk.
+	Attached func(name string) (content []byte, ok bool)
 }
 
 // Service returns a shared component by name, typed.

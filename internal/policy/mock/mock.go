@@ -24,6 +24,7 @@ var Definition = policy.Definition{
 	Phase: policy.PhaseTerminal,
 	New:   func() policy.Config { return &Config{} },
 	Doc:   "answers from the OpenAPI operation's examples instead of calling the upstream",
+	Files: []string{"spec"},
 }
 
 // Config is `policies.mock`.
@@ -45,11 +46,11 @@ func (c *Config) Validate() []error {
 }
 
 // Build renders every answer once; the request path only looks one up.
-func (c *Config) Build(policy.BuildEnv) (any, error) {
+func (c *Config) Build(env policy.BuildEnv) (any, error) {
 	if errs := c.Validate(); len(errs) > 0 {
 		return nil, errs[0]
 	}
-	doc, fixed, err := openapi.LoadRef("mock", c.Spec, c.Operation)
+	doc, fixed, err := openapi.LoadRef("mock", c.Spec, c.Operation, env.Attached)
 	if err != nil {
 		return nil, err
 	}

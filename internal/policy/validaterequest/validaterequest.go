@@ -26,6 +26,7 @@ var Definition = policy.Definition{
 	Phase: policy.PhaseValidate,
 	New:   func() policy.Config { return &Config{} },
 	Doc:   "validates path params, query, headers and JSON body against the OpenAPI operation (400 on failure)",
+	Files: []string{"spec"},
 }
 
 // Config is `policies.validate_request`.
@@ -46,11 +47,11 @@ func (c *Config) Validate() []error {
 }
 
 // Build loads the document once and resolves the operation.
-func (c *Config) Build(policy.BuildEnv) (any, error) {
+func (c *Config) Build(env policy.BuildEnv) (any, error) {
 	if errs := c.Validate(); len(errs) > 0 {
 		return nil, errs[0]
 	}
-	doc, fixed, err := openapi.LoadRef("validate_request", c.Spec, c.Operation)
+	doc, fixed, err := openapi.LoadRef("validate_request", c.Spec, c.Operation, env.Attached)
 	if err != nil {
 		return nil, err
 	}
