@@ -7,6 +7,7 @@
 #   bench/run.sh                 # 10 s per target, 64 connections
 #   DURATION=30s CONNS=64 bench/run.sh
 #   POLICIES=0 bench/run.sh      # skip the policy scenarios (1M-key seeding takes a minute)
+#   ROUNDS=5 bench/run.sh        # nginx/tollgate alternations (medians are reported)
 #
 # Not run in CI: it needs quiet cores to mean anything.
 set -euo pipefail
@@ -16,6 +17,8 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
 MEMCONNS=${MEMCONNS:-1000}
+ROUNDS=${ROUNDS:-5}
+POLROUNDS=${POLROUNDS:-3}
 OUT=bench/out
 mkdir -p "$OUT"
 
@@ -110,30 +113,40 @@ run() {
 
 taskset -c 1 wrk -t1 -c8 -d2s http://127.0.0.1:9103/ >/dev/null  # warm up
 read -r up_rps up_p50 up_p99 <<<"$(run upstream http://127.0.0.1:9101/)"
-read -r ng_rps ng_p50 ng_p99 <<<"$(run nginx http://127.0.0.1:9102/)"
-read -r tg_rps tg_p50 tg_p99 <<<"$(run tollgate http://127.0.0.1:9103/)"
-
-printf '\n%-10s %12s %10s %10s %10s %10s\n' target "req/s" "p50 ms" "p99 ms" "rps/nginx" "p99/nginx"
-for t in up ng tg; do
-  rps=${t}_rps p50=${t}_p50 p99=${t}_p99
-  name=$([ $t = up ] && echo upstream || ([ $t = ng ] && echo nginx || echo tollgate))
-  printf '%-10s %12.0f %10.3f %10.3f %10.2f %10.2f\n' "$name" "${!rps}" "${!p50}" "${!p99}" \
-    "$(echo "${!rps} / $ng_rps" | bc -l)" "$(echo "${!p99} / $ng_p99" | bc -l)"
+# nginx and tollgate alternate ROUNDS times, so a noisy neighbour hits both;
+# each round's ratios come from back-to-back runs, and the medians are the figures.
+printf '\n%-6s %12s %12s %10s %12s %12s %10s\n' round "nginx req/s" "tg req/s" "rps ratio" "nginx p99" "tg p99" "p99 ratio"
+rps_ratios=() p99_ratios=()
+for round in $(seq "$ROUNDS"); do
+  read -r ng_rps ng_p50 ng_p99 <<<"$(run nginx http://127.0.0.1:9102/)"
+  read -r tg_rps tg_p50 tg_p99 <<<"$(run tollgate http://127.0.0.1:9103/)"
+  rr=$(echo "$tg_rps / $ng_rps" | bc -l) pr=$(echo "$tg_p99 / $ng_p99" | bc -l)
+  rps_ratios+=("$rr") p99_ratios+=("$pr")
+  printf '%-6s %12.0f %12.0f %10.2f %10.3fms %10.3fms %10.2f\n' "$round" "$ng_rps" "$tg_rps" "$rr" "$ng_p99" "$tg_p99" "$pr"
 done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+printf 'median over %d rounds: req/s %.2fx nginx, p99 %.2fx nginx (upstream alone: %.0f req/s, p99 %.3f ms)\n' \
+  "$ROUNDS" "$(median "${rps_ratios[@]}")" "$(median "${p99_ratios[@]}")" "$up_rps" "$up_p99"
 
 if [ "${POLICIES:-1}" = 1 ]; then
+  # Each scenario alternates with the plain route POLROUNDS times; the ratio
+  # is the median of back-to-back pairs (req/s and p99 shown are the last pair's).
   printf '\n%-34s %12s %10s %10s %12s\n' "tollgate scenario (same run)" "req/s" "p50 ms" "p99 ms" "rps/plain"
-  read -r pl_rps pl_p50 pl_p99 <<<"$(run tg-plain http://127.0.0.1:9103/items/1)"
   scen() { # NAME URL [wrk header]
     local name=$1 url=$2; shift 2
-    taskset -c 1 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@" "$url" > "$OUT/$name.txt"
-    read -r r p50 p99 <<<"$(awk '
-      /Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
-      function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
-      END { printf "%s %.3f %.3f\n", rps, ms(p50), ms(p99) }' "$OUT/$name.txt")"
-    printf '%-34s %12.0f %10.3f %10.3f %12.2f\n' "$name" "$r" "$p50" "$p99" "$(echo "$r / $pl_rps" | bc -l)"
+    local ratios=() r p50 p99 pl_rps pl_p50 pl_p99
+    for _ in $(seq "$POLROUNDS"); do
+      read -r pl_rps pl_p50 pl_p99 <<<"$(run tg-plain http://127.0.0.1:9103/items/1)"
+      taskset -c 1 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@" "$url" > "$OUT/scenario.txt"
+      read -r r p50 p99 <<<"$(awk '
+        /Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
+        function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+        END { printf "%s %.3f %.3f\n", rps, ms(p50), ms(p99) }' "$OUT/scenario.txt")"
+      ratios+=("$(echo "$r / $pl_rps" | bc -l)")
+    done
+    printf '%-34s %12.0f %10.3f %10.3f %12.2f  (pairs: %s)\n' "$name" "$r" "$p50" "$p99" "$(median "${ratios[@]}")" \
+      "$(printf '%.2f ' "${ratios[@]}")"
   }
-  printf '%-34s %12.0f %10.3f %10.3f %12.2f\n' "plain" "$pl_rps" "$pl_p50" "$pl_p99" 1
   scen "key_auth ($KEYS keys in the store)" http://127.0.0.1:9103/keyauth/items/1 -H "X-API-Key: $KEY"
   scen "key_auth + rate_limit (memory)" http://127.0.0.1:9103/keyrl/items/1 -H "X-API-Key: $KEY"
   scen "cache hit (fast upstream)" http://127.0.0.1:9103/cached/items/1
@@ -171,9 +184,38 @@ YAML
   fi
 fi
 
-# Memory at many connections: RSS of the gateway while MEMCONNS connections are open.
-taskset -c 1 wrk -t2 -c"$MEMCONNS" -d5s http://127.0.0.1:9103/ > "$OUT/mem.txt" &
-sleep 4
-rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$TG/status")
+# Memory at many connections, on a fresh gateway (RSS only grows over a
+# process's life, so the earlier runs would hide the figure): first with
+# MEMCONNS idle keep-alive connections (each has served one request), then
+# with MEMCONNS connections busy under wrk, then again after two more busy
+# rounds (steady state: recycled buffers are resident). RSS counts the
+# binary's mapped pages too, so the anonymous part is printed beside it.
+go build -o "$OUT/holdconns" ./bench/holdconns
+cat > "$OUT/tollgate-mem.yaml" <<YAML
+listen: { proxy: "127.0.0.1:9108", admin: "127.0.0.1:9109", portal: "" }
+store: "sqlite://$PWD/$OUT/data-mem/tollgate.db"
+services:
+  - name: origin
+    targets: ["http://127.0.0.1:9101"]
+routes:
+  - name: plain
+    service: origin
+    match: { paths: ["/"] }
+YAML
+rm -rf "$OUT/data-mem"
+GOMAXPROCS=1 taskset -c 0 "$OUT/tollgate" serve -c "$OUT/tollgate-mem.yaml" 2>"$OUT/tollgate-mem.log" & TGM=$!; pids+=($TGM)
+for _ in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:9108/ && break; sleep 0.2; done
+mem() { awk '/VmRSS/ {r=$2} /RssAnon/ {a=$2} END {printf "RSS %.1f MiB (anonymous %.1f MiB)", r/1024, a/1024}' "/proc/$TGM/status"; }
+printf '
+tollgate memory with %d connections
+' "$MEMCONNS"
+taskset -c 1 "$OUT/holdconns" -addr 127.0.0.1:9108 -n "$MEMCONNS" -hold 3s > "$OUT/hold.txt" &
+sleep 2.5
+printf '  idle:              %s   (%s)\n' "$(mem)" "$(head -1 "$OUT/hold.txt")"
 wait $! || true
-printf '\ntollgate RSS with %d open connections: %.1f MiB\n' "$MEMCONNS" "$(echo "$rss_kb / 1024" | bc -l)"
+for round in 1 2 3; do
+  taskset -c 1 wrk -t2 -c"$MEMCONNS" -d5s http://127.0.0.1:9108/ > "$OUT/mem.txt" &
+  sleep 4
+  printf '  busy, round %d:     %s\n' "$round" "$(mem)"
+  wait $! || true
+done
