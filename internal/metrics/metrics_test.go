@@ -184,7 +184,7 @@ func BenchmarkRequestObservability(b *testing.B) {
 	tr, _ := tracing.New(config.Tracing{})
 	p := analytics.NewPipeline(discard{}, analytics.Options{}, nil)
 	defer p.Close(context.Background())
-	get := func(string) string { return "" }
+	get := tracing.GetterFunc(func(string) string { return "" })
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -53,7 +53,7 @@ func benchmarkMatch(b *testing.B, n int) {
 		sample = append(sample, reqs[i])
 	}
 	params := make([]policy.Param, 0, 8)
-	header := func(string) string { return "" }
+	header := HeaderFunc(func(string) string { return "" })
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {

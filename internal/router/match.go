@@ -10,7 +10,7 @@ import (
 // matcher carries one request through the trie search.
 type matcher struct {
 	method string
-	header func(string) string
+	header Header
 	params []policy.Param
 	rest   string // what a subtree entry matched
 	// collect turns the search into the 405 pass: visit every leaf and gather
@@ -19,15 +19,23 @@ type matcher struct {
 	allow   []string
 }
 
-// Match finds the route for a request; see the package doc for the order.
-// header(name) returns a request header value ("" if absent); names are asked
-// in canonical MIME form. params is a caller-owned buffer, reset to
+// Header reads request headers: Get(name) returns a value ("" if absent),
+// names asked in canonical MIME form. An interface, not a func, so passing a
+// request's header allocates no closure. Header may be nil.
+type Header interface{ Get(name string) string }
+
+// HeaderFunc adapts a function to Header.
+type HeaderFunc func(name string) string
+
+func (f HeaderFunc) Get(name string) string { return f(name) }
+
+// Match finds the route for a request; see the package doc for the order. params is a caller-owned buffer, reset to
 // params[:0] and appended to: with enough capacity Match does not allocate.
 // Param values are substrings of path, still percent-encoded as in the
 // canonical form. Returns id>=0 and status 0 on a match; id -1 and 404 when
 // nothing matches; id -1, 405 and the sorted allowed methods when the path
 // (and headers) matched but the method did not.
-func (r *Router) Match(host, method, path string, header func(string) string, params []policy.Param) (id int, pattern string, outParams []policy.Param, status int, allow []string) {
+func (r *Router) Match(host, method, path string, header Header, params []policy.Param) (id int, pattern string, outParams []policy.Param, status int, allow []string) {
 	m := matcher{method: method, header: header, params: params[:0]}
 	if path == "" || path[0] != '/' {
 		return -1, "", m.params, 404, nil
@@ -142,12 +150,12 @@ func methodRank(methods []string, method string) int {
 	return 0
 }
 
-func headersMatch(hs []headerMatch, header func(string) string) bool {
+func headersMatch(hs []headerMatch, header Header) bool {
 	if len(hs) > 0 && header == nil {
 		return false
 	}
 	for _, h := range hs {
-		v := header(h.name)
+		v := header.Get(h.name)
 		if v == "" || h.value != "*" && v != h.value {
 			return false
 		}

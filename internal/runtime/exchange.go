@@ -63,8 +63,9 @@ type Base struct {
 
 // Reset prepares b for a new request, keeping its buffers.
 func (b *Base) Reset() {
-	extra, params := b.Extra[:0], b.P[:0]
-	*b = Base{Extra: extra, P: params}
+	extra, params, vals := b.Extra[:0], b.P[:0], b.vals
+	clear(vals)
+	*b = Base{Extra: extra, P: params, vals: vals}
 }
 
 func (b *Base) RequestID() string              { return b.ID }

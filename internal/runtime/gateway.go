@@ -56,6 +56,14 @@ func (g *Gateway) SetObserver(o Observer) {
 	g.observer.Store(&observerBox{o})
 }
 
+// Observer returns the installed request observer (nil when none).
+func (g *Gateway) Observer() Observer {
+	if b := g.observer.Load(); b != nil {
+		return b.o
+	}
+	return nil
+}
+
 // Handle runs one request: canonical path, route match, version, chain.
 // The front end has already done the edge checks (request id, client IP,
 // header hygiene); Handle never panics on client input and always answers.
@@ -63,7 +71,7 @@ func (g *Gateway) Handle(ex Exchange) {
 	b := ex.State()
 	t := g.table.Load()
 	if g.tracer != nil {
-		_, b.Span = g.tracer.StartRequest(ex.Context(), ex.Header().Get)
+		_, b.Span = g.tracer.StartRequest(ex.Context(), ex.Header())
 	}
 	if ob := g.observer.Load(); ob != nil {
 		ob.o.Begin(ex)
@@ -106,12 +114,12 @@ func (g *Gateway) route(ex Exchange, b *Base, t *Table) error {
 
 func (g *Gateway) match(ex Exchange, b *Base, t *Table) (*Route, error) {
 	h := ex.Header()
-	id, pattern, params, status, allow := t.Router.Match(ex.Host(), ex.Method(), b.Canon, h.Get, b.P[:0])
+	id, pattern, params, status, allow := t.Router.Match(ex.Host(), ex.Method(), b.Canon, h, b.P[:0])
 	if status == http.StatusMethodNotAllowed && ex.Method() == http.MethodOptions {
 		// A CORS preflight names the method it asks about; route it as that
 		// method so the route's cors policy can answer it.
 		if m := h.Get("Access-Control-Request-Method"); m != "" && h.Get("Origin") != "" {
-			id, pattern, params, status, _ = t.Router.Match(ex.Host(), m, b.Canon, h.Get, b.P[:0])
+			id, pattern, params, status, _ = t.Router.Match(ex.Host(), m, b.Canon, h, b.P[:0])
 		}
 	}
 	if status == http.StatusNotFound {
@@ -138,7 +146,7 @@ func (g *Gateway) matchVersioned(ex Exchange, b *Base, t *Table, params []policy
 	if !ok {
 		return -1, "", params, http.StatusNotFound, nil
 	}
-	id, pattern, params, status, allow := t.Router.Match(ex.Host(), ex.Method(), rest, ex.Header().Get, params)
+	id, pattern, params, status, allow := t.Router.Match(ex.Host(), ex.Method(), rest, ex.Header(), params)
 	if status == 0 && (t.Routes[id].Versions == nil || !t.Routes[id].Versions.PathBased()) {
 		return -1, "", params, http.StatusNotFound, nil
 	}

@@ -20,7 +20,7 @@ func (r *Route) Proxy(ex policy.Exchange) error {
 	}
 	key := r.hashKey(rx)
 	span := b.Span.Child("upstream")
-	span.Inject(rx.Header().Set)
+	span.Inject(rx.Header())
 	err := r.forward(rx, key)
 	if resp := rx.Response(); err == nil && resp != nil {
 		span.End(resp.Status())

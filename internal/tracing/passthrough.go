@@ -20,8 +20,8 @@ type remoteContext struct {
 
 // passThrough returns the shared no-op span when the request carries no
 // usable traceparent, else a span that only propagates.
-func passThrough(get func(string) string) *Span {
-	tp := get(HeaderTraceparent)
+func passThrough(h Getter) *Span {
+	tp := h.Get(HeaderTraceparent)
 	if tp == "" {
 		return noop
 	}
@@ -29,7 +29,7 @@ func passThrough(get func(string) string) *Span {
 	if err != nil {
 		return noop
 	}
-	if st := get(HeaderTracestate); st != "" && len(st) <= 512 {
+	if st := h.Get(HeaderTracestate); st != "" && len(st) <= 512 {
 		rc.state = strings.Clone(st)
 	}
 	return &Span{pass: &rc}
@@ -77,7 +77,7 @@ func decodeHex(dst []byte, s string) bool {
 }
 
 // inject writes the trace with a fresh parent span id (version 00, flags kept).
-func (rc *remoteContext) inject(set func(name, value string)) {
+func (rc *remoteContext) inject(set Setter) {
 	var span [8]byte
 	for span == [8]byte{} {
 		binary.BigEndian.PutUint64(span[:], rand.Uint64())
@@ -89,8 +89,8 @@ func (rc *remoteContext) inject(set func(name, value string)) {
 	hex.Encode(b[36:52], span[:])
 	b[52] = '-'
 	hex.Encode(b[53:55], []byte{rc.flags & 0x01}) // only the sampled flag is defined for version 00
-	set(HeaderTraceparent, string(b[:]))
+	set.Set(HeaderTraceparent, string(b[:]))
 	if rc.state != "" {
-		set(HeaderTracestate, rc.state)
+		set.Set(HeaderTracestate, rc.state)
 	}
 }

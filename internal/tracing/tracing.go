@@ -105,27 +105,41 @@ func (t *Tracer) Shutdown(ctx context.Context) error {
 
 // StartRequest begins the span of one request, continuing the trace in the
 // request's traceparent/tracestate (read through get) when there is one.
-func (t *Tracer) StartRequest(ctx context.Context, get func(string) string) (context.Context, *Span) {
+func (t *Tracer) StartRequest(ctx context.Context, h Getter) (context.Context, *Span) {
 	if t.provider == nil {
-		return ctx, passThrough(get)
+		return ctx, passThrough(h)
 	}
-	ctx = t.prop.Extract(ctx, getCarrier(get))
+	ctx = t.prop.Extract(ctx, getCarrier{h})
 	ctx, sp := t.tracer.Start(ctx, "request", trace.WithSpanKind(trace.SpanKindServer))
 	return ctx, &Span{t: t, ctx: ctx, span: sp}
 }
 
-// getCarrier adapts a header getter to the propagator's carrier (read only).
-type getCarrier func(string) string
+// Getter reads request headers ("" when absent). Headers are passed as an
+// interface rather than a method value so the hot path allocates no closure.
+type Getter interface{ Get(name string) string }
 
-func (g getCarrier) Get(k string) string { return g(k) }
-func (g getCarrier) Set(string, string)  {}
-func (g getCarrier) Keys() []string      { return nil }
+// Setter sets upstream request headers.
+type Setter interface{ Set(name, value string) }
+
+// GetterFunc and SetterFunc adapt functions (tests, callers without a header type).
+type (
+	GetterFunc func(name string) string
+	SetterFunc func(name, value string)
+)
+
+func (f GetterFunc) Get(name string) string { return f(name) }
+func (f SetterFunc) Set(name, value string) { f(name, value) }
+
+// getCarrier adapts a header getter to the propagator's carrier (read only).
+type getCarrier struct{ Getter }
+
+func (g getCarrier) Set(string, string) {}
+func (g getCarrier) Keys() []string     { return nil }
 
 // setCarrier adapts a header setter (write only).
-type setCarrier func(name, value string)
+type setCarrier struct{ Setter }
 
 func (s setCarrier) Get(string) string { return "" }
-func (s setCarrier) Set(k, v string)   { s(k, v) }
 func (s setCarrier) Keys() []string    { return nil }
 
 // Span is a request span or one of its children. Methods on a nil *Span do nothing.
@@ -163,11 +177,11 @@ func (s *Span) Context() context.Context {
 
 // Inject writes traceparent (same trace id, this span's id as the new
 // parent) and tracestate for the upstream request.
-func (s *Span) Inject(set func(name, value string)) {
+func (s *Span) Inject(set Setter) {
 	switch {
 	case s == nil:
 	case s.span != nil:
-		s.t.prop.Inject(s.ctx, setCarrier(set))
+		s.t.prop.Inject(s.ctx, setCarrier{set})
 	case s.pass != nil:
 		s.pass.inject(set)
 	}

@@ -17,17 +17,17 @@ const (
 	incoming       = "00-" + incomingTrace + "-" + incomingParent + "-01"
 )
 
-func headers(kv ...string) func(string) string {
+func headers(kv ...string) Getter {
 	m := map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
 	}
-	return func(k string) string { return m[strings.ToLower(k)] }
+	return GetterFunc(func(k string) string { return m[strings.ToLower(k)] })
 }
 
 func injected(sp *Span) map[string]string {
 	out := map[string]string{}
-	sp.Inject(func(k, v string) { out[strings.ToLower(k)] = v })
+	sp.Inject(SetterFunc(func(k, v string) { out[strings.ToLower(k)] = v }))
 	return out
 }
 
@@ -183,11 +183,11 @@ func FuzzParseTraceparent(f *testing.F) {
 			return
 		}
 		var out string
-		rc.inject(func(k, v string) {
+		rc.inject(SetterFunc(func(k, v string) {
 			if k == HeaderTraceparent {
 				out = v
 			}
-		})
+		}))
 		back, err := parseTraceparent(out)
 		if err != nil || back.traceID != rc.traceID {
 			t.Fatalf("re-injected %q does not parse back: %v", out, err)

@@ -29,6 +29,7 @@ type item struct {
 	quoted string // item name in the RateLimit fields, as an sf-string
 	limit  counters.Limit
 	prefix string // counter key prefix: rl:<scope>:<spec>:
+	count  string // limit.Count in decimal (the RateLimit-Limit value)
 }
 
 // newLimiter names the limits after name (suffixed by window when several).
@@ -40,7 +41,8 @@ func newLimiter(scope, name string, limits []counters.Limit, by clientkey.By, c 
 		if len(limits) > 1 {
 			name += "-" + shortDuration(lim.Window)
 		}
-		l.items = append(l.items, item{quoted: strconv.Quote(name), limit: lim, prefix: "rl:" + scope + ":" + lim.Spec() + ":"})
+		l.items = append(l.items, item{quoted: strconv.Quote(name), limit: lim, prefix: "rl:" + scope + ":" + lim.Spec() + ":",
+			count: strconv.FormatInt(lim.Count, 10)})
 		pol[i] = fmt.Sprintf("%s;q=%d;w=%d", strconv.Quote(name), lim.Count, ceilSeconds(lim.Window))
 	}
 	l.policy = strings.Join(pol, ", ")
@@ -55,25 +57,28 @@ type legacyClaim struct{}
 // check counts the request against every limit, adds the headers and
 // returns a 429 (or a 503 for fail_closed while Redis is down) when refused.
 func (l *limiter) check(ex policy.Exchange) error {
-	id := l.by.Key(ex)
+	var idBuf, keyBuf [128]byte
+	id := l.by.AppendKey(idBuf[:0], ex) // the client's identity; one string per limit below
 	now := ex.Now()
 	var (
-		cur     strings.Builder
+		cur     []byte // the RateLimit value, then the tightest Remaining (one allocation for both)
 		tight   counters.Decision
 		tightAt int
 		refused bool
 		down    bool
 		retry   time.Duration
 	)
-	cur.Grow(32 * len(l.items))
+	var stack [96]byte
+	cur = stack[:0]
 	for i, it := range l.items {
-		d, err := l.c.Allow(ex.Context(), it.prefix+id, it.limit, now)
+		key := string(append(append(keyBuf[:0], it.prefix...), id...))
+		d, err := l.c.Allow(ex.Context(), key, it.limit, now)
 		if errors.Is(err, counters.ErrUnavailable) {
 			down = true
 		} else if err != nil {
 			d = counters.Decision{Allowed: true, Remaining: it.limit.Count} // never fail a request on an unexpected backend error
 		}
-		writeItem(&cur, i, it.quoted, d)
+		cur = appendItem(cur, i, it.quoted, d)
 		if i == 0 || d.Remaining < tight.Remaining || !d.Allowed && tight.Allowed {
 			tight, tightAt = d, i
 		}
@@ -82,9 +87,12 @@ func (l *limiter) check(ex policy.Exchange) error {
 			retry = max(retry, d.RetryAfter)
 		}
 	}
+	n := len(cur)
+	cur = strconv.AppendInt(cur, tight.Remaining, 10)
+	both := string(cur)
 	ex.AddResponseHeader("RateLimit-Policy", l.policy)
-	ex.AddResponseHeader("RateLimit", cur.String())
-	l.legacyHeaders(ex, l.items[tightAt].limit.Count, tight)
+	ex.AddResponseHeader("RateLimit", both[:n])
+	l.legacyHeaders(ex, l.items[tightAt].count, both[n:], tight)
 	switch {
 	case down:
 		return problem.Unavailable(1, "rate limiting is temporarily unavailable; retry shortly")
@@ -94,28 +102,27 @@ func (l *limiter) check(ex policy.Exchange) error {
 	return nil
 }
 
-// writeItem appends `"name";r=<remaining>;t=<reset>` to the RateLimit field.
-func writeItem(b *strings.Builder, i int, quoted string, d counters.Decision) {
+// appendItem appends `"name";r=<remaining>;t=<reset>` to the RateLimit field.
+func appendItem(b []byte, i int, quoted string, d counters.Decision) []byte {
 	if i > 0 {
-		b.WriteString(", ")
+		b = append(b, ", "...)
 	}
-	var num [20]byte
-	b.WriteString(quoted)
-	b.WriteString(";r=")
-	b.Write(strconv.AppendInt(num[:0], d.Remaining, 10))
-	b.WriteString(";t=")
-	b.Write(strconv.AppendInt(num[:0], ceilSeconds(d.ResetAfter), 10))
+	b = append(b, quoted...)
+	b = append(b, ";r="...)
+	b = strconv.AppendInt(b, d.Remaining, 10)
+	b = append(b, ";t="...)
+	return strconv.AppendInt(b, ceilSeconds(d.ResetAfter), 10)
 }
 
 // legacyHeaders sets RateLimit-Limit/-Remaining/-Reset once per exchange:
 // the first limiter that runs claims them.
-func (l *limiter) legacyHeaders(ex policy.Exchange, limit int64, d counters.Decision) {
+func (l *limiter) legacyHeaders(ex policy.Exchange, limit, remaining string, d counters.Decision) {
 	if ex.Value(legacyClaim{}) != nil {
 		return
 	}
 	ex.SetValue(legacyClaim{}, true)
-	ex.AddResponseHeader("RateLimit-Limit", strconv.FormatInt(limit, 10))
-	ex.AddResponseHeader("RateLimit-Remaining", strconv.FormatInt(d.Remaining, 10))
+	ex.AddResponseHeader("RateLimit-Limit", limit)
+	ex.AddResponseHeader("RateLimit-Remaining", remaining)
 	ex.AddResponseHeader("RateLimit-Reset", strconv.FormatInt(ceilSeconds(d.ResetAfter), 10))
 }
 

@@ -82,25 +82,39 @@ const maxRaw = 64
 // Key is the identity of ex's client under b, prefixed by its kind so a
 // consumer id can never collide with an IP or a header value.
 func (b By) Key(ex policy.Exchange) string {
+	var buf [64]byte
+	return string(b.AppendKey(buf[:0], ex))
+}
+
+// AppendKey appends Key(ex) to dst, so a caller building a longer counter
+// key pays for one string instead of two.
+func (b By) AppendKey(dst []byte, ex policy.Exchange) []byte {
 	c := ex.Consumer()
 	authed := c != nil && !c.Anonymous
 	switch b.Kind {
 	case Consumer:
 		if authed {
-			return "c:" + bounded(c.ID)
+			return appendBounded(append(dst, "c:"...), c.ID)
 		}
 	case Route:
-		return "r"
+		return append(dst, 'r')
 	case Plan:
 		if authed && c.Plan != "" {
-			return "p:" + bounded(c.Plan)
+			return appendBounded(append(dst, "p:"...), c.Plan)
 		}
 	case Header:
 		if v := ex.Header().Get(b.Header); v != "" {
-			return "h:" + bounded(v)
+			return appendBounded(append(dst, "h:"...), v)
 		}
 	}
-	return "ip:" + ex.ClientIP().String()
+	return ex.ClientIP().AppendTo(append(dst, "ip:"...))
+}
+
+func appendBounded(dst []byte, s string) []byte {
+	if len(s) <= maxRaw {
+		return append(dst, s...)
+	}
+	return append(dst, bounded(s)...)
 }
 
 func bounded(s string) string {
