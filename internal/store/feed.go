@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -65,6 +66,7 @@ func (s *sqlStore) pollLoop(ctx context.Context) {
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
 	lastPrune := time.Now()
+	var outage outageLog
 	for {
 		select {
 		case <-ctx.Done():
@@ -73,7 +75,9 @@ func (s *sqlStore) pollLoop(ctx context.Context) {
 		case <-s.feed.wake:
 		}
 		if err := s.pollOnce(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("store: change poll failed", "err", err)
+			outage.failed(s.log, "store: change poll failed", err)
+		} else if err == nil {
+			outage.ok(s.log, "store: change poll recovered")
 		}
 		if time.Since(lastPrune) > pruneEvery {
 			lastPrune = time.Now()
@@ -272,4 +276,35 @@ func (s *subscription) pump() {
 			}
 		}
 	}
+}
+
+// outageLog keeps a failing loop from logging on every attempt: the first
+// failure is a warning, then a reminder at most every outageReminder, and
+// the recovery one info line with how long it lasted.
+type outageLog struct {
+	since, last time.Time
+	misses      int
+}
+
+const outageReminder = time.Minute
+
+func (o *outageLog) failed(log *slog.Logger, msg string, err error) {
+	now := time.Now()
+	o.misses++
+	switch {
+	case o.since.IsZero():
+		o.since, o.last = now, now
+		log.Warn(msg, "err", err)
+	case now.Sub(o.last) >= outageReminder:
+		o.last = now
+		log.Warn(msg+" (still)", "err", err, "for", now.Sub(o.since).Round(time.Second), "attempts", o.misses)
+	}
+}
+
+func (o *outageLog) ok(log *slog.Logger, msg string) {
+	if o.since.IsZero() {
+		return
+	}
+	log.Info(msg, "after", time.Since(o.since).Round(time.Millisecond), "attempts", o.misses)
+	*o = outageLog{}
 }

@@ -45,12 +45,25 @@ func IsUniqueViolation(err error) bool {
 // sent while disconnected are lost. It reconnects with backoff (max 5 s).
 func Listen(ctx context.Context, dsn, channel string, wake func(), log *slog.Logger) {
 	backoff := 100 * time.Millisecond
+	var down time.Time // when the connection was lost; zero while connected
+	connected := func() {
+		backoff = 100 * time.Millisecond
+		if !down.IsZero() {
+			log.Info("store: LISTEN connection back", "after", time.Since(down).Round(time.Millisecond))
+			down = time.Time{}
+		}
+	}
 	for ctx.Err() == nil {
-		err := listenOnce(ctx, dsn, channel, wake, func() { backoff = 100 * time.Millisecond })
+		err := listenOnce(ctx, dsn, channel, wake, connected)
 		if ctx.Err() != nil {
 			return
 		}
-		log.Warn("store: LISTEN connection lost, reconnecting", "err", err, "in", backoff)
+		if down.IsZero() { // one warning per outage; the retries are debug lines
+			down = time.Now()
+			log.Warn("store: LISTEN connection lost, reconnecting", "err", err, "in", backoff)
+		} else {
+			log.Debug("store: LISTEN reconnect failed", "err", err, "in", backoff)
+		}
 		select {
 		case <-ctx.Done():
 			return
