@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -98,7 +99,7 @@ func (s *Server) planExists(name string) bool {
 
 // conflictAs gives ErrConflict a detail naming the taken value.
 func conflictAs(err error, detail string) error {
-	if pe := storeProblem(err); pe.Status == http.StatusConflict {
+	if errors.Is(err, store.ErrConflict) {
 		return newProblem(http.StatusConflict, detail)
 	}
 	return err
@@ -138,20 +139,33 @@ func (s *Server) patchConsumer(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.writeLock.Lock()
 	defer s.writeLock.Unlock()
-	c, err := s.consumer(r)
-	if err != nil {
-		return err
-	}
-	if err := checkIfMatch(r, consumerETag(c)); err != nil {
-		return err
-	}
-	before := c.Name
-	p.applyTo(c)
-	if err := s.validateConsumer(c); err != nil {
-		return err
-	}
-	if err := s.o.Store.UpdateConsumer(r.Context(), c); err != nil {
-		return conflictAs(err, fmt.Sprintf("a consumer named %q already exists", c.Name))
+	var c *store.Consumer
+	var before string
+	// The store's update is a compare-and-set on the version read here, so
+	// two admins on different nodes cannot overwrite each other: with
+	// If-Match the loser gets 412; without, the patch is re-applied to the
+	// fresh copy (a patch names only the fields it changes).
+	for attempt := 0; ; attempt++ {
+		var err error
+		if c, err = s.consumer(r); err != nil {
+			return err
+		}
+		if err := checkIfMatch(r, consumerETag(c)); err != nil {
+			return err
+		}
+		before = c.Name
+		p.applyTo(c)
+		if err := s.validateConsumer(c); err != nil {
+			return err
+		}
+		err = s.o.Store.UpdateConsumer(r.Context(), c)
+		if errors.Is(err, store.ErrStale) && attempt < 3 {
+			continue // checkIfMatch on the fresh copy answers 412 when If-Match was sent
+		}
+		if err != nil {
+			return conflictAs(err, fmt.Sprintf("a consumer named %q already exists", c.Name))
+		}
+		break
 	}
 	s.consumerChanged(r, c.ID)
 	s.audit(r, "consumer.update", "consumer/"+c.ID, map[string]any{"name": c.Name, "previous_name": before, "fields": p.fields()})

@@ -100,6 +100,8 @@ func storeProblem(err error) *problem.Error {
 		return notFound("not found")
 	case errors.Is(err, store.ErrConflict):
 		return newProblem(http.StatusConflict, "the name is already taken")
+	case errors.Is(err, store.ErrStale):
+		return newProblem(http.StatusConflict, "the resource kept changing while this request was applied; retry")
 	case errors.Is(err, store.ErrInvalid):
 		return problem.BadRequest(invalidDetail(err))
 	}

@@ -261,6 +261,27 @@ func (s *sqlStore) UpdateConsumer(ctx context.Context, c *Consumer) error {
 	groups, meta := consumerJSON(c)
 	at := now()
 	err := s.write(ctx, func(t *tx) error {
+		if !c.UpdatedAt.IsZero() {
+			// Compare-and-set: the row is locked (PostgreSQL) or the write
+			// transaction is the only one (SQLite) until the update below.
+			lock := ""
+			if s.d.name == "postgres" {
+				lock = " FOR UPDATE"
+			}
+			var stored time.Time
+			if err := t.queryRow("SELECT updated_at FROM consumers WHERE id = ?"+lock, c.ID).Scan(&stored); err != nil {
+				if errors.Is(err, sql.ErrNoRows) {
+					return ErrNotFound
+				}
+				return err
+			}
+			if !stored.Equal(c.UpdatedAt) {
+				return ErrStale
+			}
+			if !at.After(stored) { // two writes in one microsecond: keep the ETag moving
+				at = stored.Add(time.Microsecond)
+			}
+		}
 		res, err := t.exec("UPDATE consumers SET name = ?, plan = ?, groups = ?, metadata = ?, enabled = ?, updated_at = ? WHERE id = ?",
 			c.Name, c.Plan, groups, meta, !c.Disabled, at, c.ID)
 		if err != nil {

@@ -22,6 +22,9 @@ var (
 	ErrConflict = errors.New("store: already exists")
 	// ErrInvalid means the input was rejected before reaching the database.
 	ErrInvalid = errors.New("store: invalid input")
+	// ErrStale means the record changed since the caller read it (another
+	// admin, maybe on another node, wrote in between).
+	ErrStale = errors.New("store: changed since read")
 )
 
 // Store is the persistence contract. Every method is safe for concurrent use.
@@ -32,7 +35,9 @@ type Store interface {
 	GetConsumer(ctx context.Context, idOrName string) (*Consumer, error)
 	// ListConsumers pages by name; next is "" on the last page.
 	ListConsumers(ctx context.Context, cursor string, limit int) (list []*Consumer, next string, err error)
-	// UpdateConsumer saves name, plan, groups, metadata and Disabled of c (found by c.ID).
+	// UpdateConsumer saves name, plan, groups, metadata and Disabled of c
+	// (found by c.ID). When c.UpdatedAt is set (c was read from the store),
+	// it is a compare-and-set: ErrStale if the stored consumer changed since.
 	UpdateConsumer(ctx context.Context, c *Consumer) error
 	// DeleteConsumer removes a consumer (by id or name) with its keys and credentials.
 	DeleteConsumer(ctx context.Context, idOrName string) error

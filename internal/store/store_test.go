@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -383,6 +384,43 @@ func TestChangesOwnWrites(t *testing.T) {
 		waitChange(t, ch, store.Change{Kind: store.KindKey, ID: k.ID, ConsumerID: c.ID}, 200*time.Millisecond)
 		rev, _, _ := st.PutConfigRevision(ctx, []byte("x"), "h", "", "")
 		waitChange(t, ch, store.Change{Kind: store.KindConfig, ID: fmt.Sprint(rev)}, 200*time.Millisecond)
+	})
+}
+
+// Two admins (here two store handles, as on two nodes) read the same
+// consumer and both update it: the second write is refused with ErrStale
+// instead of silently undoing the first.
+func TestUpdateConsumerIsCompareAndSet(t *testing.T) {
+	ctx := context.Background()
+	storetest.ForEachDriver(t, func(t *testing.T, dsn string) {
+		a, b := open(t, dsn), open(t, dsn)
+		mustConsumer(t, a, "acme")
+		first, _ := a.GetConsumer(ctx, "acme")
+		second, _ := b.GetConsumer(ctx, "acme")
+		first.Plan = "pro"
+		if err := a.UpdateConsumer(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		second.Plan = "enterprise"
+		if err := b.UpdateConsumer(ctx, second); !errors.Is(err, store.ErrStale) {
+			t.Fatalf("update from a stale read: err = %v, want ErrStale", err)
+		}
+		if got, _ := b.GetConsumer(ctx, "acme"); got.Plan != "pro" {
+			t.Fatalf("plan = %q, want the first writer's pro", got.Plan)
+		}
+		// Back-to-back updates of a fresh copy always move updated_at, so
+		// the ETag built from it changes with every write.
+		cur, _ := a.GetConsumer(ctx, "acme")
+		for i := range 20 {
+			prev := cur.UpdatedAt
+			cur.Metadata = map[string]string{"i": strconv.Itoa(i)}
+			if err := a.UpdateConsumer(ctx, cur); err != nil {
+				t.Fatalf("update %d: %v", i, err)
+			}
+			if !cur.UpdatedAt.After(prev) {
+				t.Fatalf("update %d: updated_at %v did not move past %v", i, cur.UpdatedAt, prev)
+			}
+		}
 	})
 }
 
