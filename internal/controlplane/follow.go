@@ -33,7 +33,7 @@ func (m *Manager) Run(ctx context.Context) {
 				changes = nil // store closed: the poll reports it down
 				continue
 			}
-			if c.Kind != store.KindConfig {
+			if c.Kind != store.KindConfig && c.Kind != store.KindResync {
 				continue
 			}
 		}

@@ -189,6 +189,34 @@ func TestResyncRepairsMissedChange(t *testing.T) {
 	}
 }
 
+// feedStore replaces the store's change feed with a channel the test drives.
+type feedStore struct {
+	store.Store
+	ch chan store.Change
+}
+
+func (f feedStore) Changes() <-chan store.Change { return f.ch }
+
+// A KindResync from the feed (sent after a store outage, when rows may have
+// been missed) reloads everything, without waiting for the periodic resync.
+func TestFeedResyncReloadsEverything(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, storetest.SQLiteDSN(t))
+	a := &store.Consumer{Name: "a"}
+	st.CreateConsumer(ctx, a)
+	k, key, _ := st.CreateKey(ctx, a.ID, nil)
+	fs := feedStore{Store: st, ch: make(chan store.Change, 1)}
+	c := newCacheFor(t, fs, Options{Resync: -1})
+	if _, err := st.DB().Exec("UPDATE api_keys SET revoked_at = created_at WHERE id = ?", k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.LookupKey(key, time.Now()); err != nil {
+		t.Fatalf("before the resync the cache cannot know: %v", err)
+	}
+	fs.ch <- store.Change{Kind: store.KindResync}
+	eventually(t, 2*time.Second, "the revoked key is refused after the feed asks for a resync", func() bool { _, err := c.LookupKey(key, time.Now()); return err != nil })
+}
+
 // TestRevokeSeenByOtherNode: two gateway nodes share PostgreSQL; a key
 // revoked through node A is refused by node B's cache within 1 s.
 func TestRevokeSeenByOtherNode(t *testing.T) {

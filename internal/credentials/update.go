@@ -218,6 +218,10 @@ func (c *Cache) follow(ctx context.Context, changes <-chan store.Change) {
 			if !ok {
 				return
 			}
+			if ch.Kind == store.KindResync { // the feed may have missed changes
+				c.resync(ctx)
+				continue
+			}
 			if ch.ConsumerID == "" { // config changes are not ours
 				continue
 			}

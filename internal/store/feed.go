@@ -22,6 +22,11 @@ const (
 	keepChanges  = time.Hour
 )
 
+// resyncAfterOutage: when polls fail for longer than this, the first good
+// poll also tells subscribers to reload everything (KindResync), since rows
+// may have been pruned or skipped meanwhile. A variable for tests.
+var resyncAfterOutage = 30 * time.Second
+
 type feed struct {
 	mu     sync.Mutex
 	subs   []*subscription
@@ -77,6 +82,9 @@ func (s *sqlStore) pollLoop(ctx context.Context) {
 		if err := s.pollOnce(ctx); err != nil && ctx.Err() == nil {
 			outage.failed(s.log, "store: change poll failed", err)
 		} else if err == nil {
+			if !outage.since.IsZero() && time.Since(outage.since) > resyncAfterOutage {
+				s.feed.deliver([]Change{{Kind: KindResync}})
+			}
 			outage.ok(s.log, "store: change poll recovered")
 		}
 		if time.Since(lastPrune) > pruneEvery {
@@ -180,6 +188,12 @@ func (f *feed) publishOwn(changes []Change, seqs []int64) {
 			f.seen[seq] = true
 		}
 	}
+	f.deliverLocked(changes)
+}
+
+func (f *feed) deliver(changes []Change) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.deliverLocked(changes)
 }
 

@@ -120,7 +120,7 @@ func (k *APIKey) Active(now time.Time) bool {
 
 // Change names an entity that changed.
 type Change struct {
-	Kind       string // KindConsumer, KindKey, KindBasic, KindConfig
+	Kind       string // KindConsumer, KindKey, KindBasic, KindConfig, KindResync
 	ID         string // consumer id, key id, consumer id, revision number
 	ConsumerID string // the owning consumer for consumer, key and basic changes
 }
@@ -131,6 +131,10 @@ const (
 	KindKey      = "key"
 	KindBasic    = "basic"
 	KindConfig   = "config"
+	// KindResync says the feed may have missed changes (this node could not
+	// read it for longer than resyncAfterOutage, so other nodes may have
+	// pruned rows it never saw): subscribers should reload everything.
+	KindResync = "resync"
 )
 
 // Snapshot is what the credential cache loads. Revoked keys are left out;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/store"
 	"github.com/tollgate-dev/tollgate/internal/store/migrations"
 	"github.com/tollgate-dev/tollgate/internal/store/storetest"
+	"github.com/tollgate-dev/tollgate/internal/testutil/tcpproxy"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -442,6 +444,25 @@ func TestChangesAcrossNodes(t *testing.T) {
 		waitChange(t, chB, store.Change{Kind: store.KindKey, ID: k.ID, ConsumerID: c.ID}, within)
 		t.Logf("%s: revoke seen by the other node after %v", a.Dialect(), time.Since(start))
 	})
+}
+
+// After its feed could not be read for a while (rows may have been pruned
+// meanwhile), a node's subscribers are told to reload everything.
+func TestFeedAsksForResyncAfterAnOutage(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.SetResyncAfterOutage(500 * time.Millisecond)()
+	px := tcpproxy.Start(t, u.Host)
+	u.Host = px.Addr()
+	st := open(t, u.String())
+	ch := st.Changes()
+	px.Cut()
+	time.Sleep(2500 * time.Millisecond) // at least two failed polls, 1 s apart
+	px.Restore(t)
+	waitChange(t, ch, store.Change{Kind: store.KindResync}, 5*time.Second)
 }
 
 // TestListenReconnects kills node B's LISTEN connection: B must reconnect and
