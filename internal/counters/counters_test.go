@@ -3,6 +3,7 @@ package counters
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -213,6 +214,23 @@ func TestMemorySnapshotSurvivesRestart(t *testing.T) {
 func TestOpenRejectsUnknownScheme(t *testing.T) {
 	if _, err := Open("mongo://x", nil); err == nil {
 		t.Fatal("want error")
+	}
+}
+
+func TestRedisTimeoutOption(t *testing.T) {
+	for _, bad := range []string{"bogus", "0s", "-1s", "11s"} {
+		if _, err := Open("redis://127.0.0.1:1/0?timeout="+bad, slog.New(slog.DiscardHandler)); err == nil {
+			t.Errorf("timeout=%s accepted", bad)
+		}
+	}
+	// A closed port: the backend starts degraded, but the option applies.
+	c, err := Open("redis://127.0.0.1:1/0?timeout=250ms&prefix=x:", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if r, ok := c.(*redisCounters); !ok || r.timeout != 250*time.Millisecond || r.prefix != "x:" {
+		t.Fatalf("timeout/prefix not applied: %#v", c)
 	}
 }
 

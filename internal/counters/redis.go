@@ -110,8 +110,16 @@ func openRedis(dsn string, u *url.URL, log *slog.Logger, o options) (Counters, e
 		prefix = q.Get("prefix")
 	}
 	cluster := q.Get("cluster") == "true"
+	if q.Has("timeout") { // the budget of one Redis call; past it the call counts as an outage
+		d, err := time.ParseDuration(q.Get("timeout"))
+		if err != nil || d <= 0 || d > 10*time.Second {
+			return nil, fmt.Errorf("counters: timeout=%q: want a duration between 1ms and 10s, e.g. timeout=250ms", q.Get("timeout"))
+		}
+		o.timeout = d
+	}
 	q.Del("prefix")
 	q.Del("cluster")
+	q.Del("timeout")
 	u.RawQuery = q.Encode()
 	rdb, err := newRedisClient(u.String(), cluster, o.timeout)
 	if err != nil {

@@ -24,7 +24,11 @@ func TestThreeNodesShareARateLimitInRedis(t *testing.T) {
 			up := upstream(t)
 			prefix := "tg-e2e-" + rand.Text()[:8] + ":"
 			sep := "?"
-			settings := fmt.Sprintf("counters: %q\n", redisURL+sep+"prefix="+prefix)
+			// A generous per-call timeout: this test is about accuracy, and a
+			// -race CI run can stall a call past the 100 ms default, which
+			// (rightly) switches to the per-node fallback and over-admits.
+			// Outages are TestRedisOutageAndRecovery's subject.
+			settings := fmt.Sprintf("counters: %q\n", redisURL+sep+"prefix="+prefix+"&timeout=2s")
 			doc := fmt.Sprintf(`services:
   - name: s
     targets: [%q]
