@@ -155,11 +155,15 @@ func BenchmarkPaired(b *testing.B) {
 		policies string // of the B route ("/b/..."); A is the plain route
 		pathB    string
 		header   bool
+		keys     int  // keys in the store (default 1 when header is set)
 		quietB   bool // B is the plain route with the observers off
 	}{
 		// Issue 6: metrics and the usage pipeline on (the defaults; tracing
 		// and the access log are off by default) against no observers.
 		{name: "observers_on_vs_off", quietB: true},
+		// Issue 3: key_auth with 1,000,000 keys in the store against plain
+		// (seeding the keys takes about a minute).
+		{name: "key_auth_1M_keys_vs_plain", policies: "key_auth: {}", pathB: "/b/items/1", header: true, keys: 1_000_000},
 		// Issue 4: key_auth + rate_limit (memory) against the plain route.
 		{name: "key_auth+rate_limit_vs_plain", policies: keyRL, pathB: "/b/items/1", header: true},
 		// Issue 5: three header transforms + request validation against plain.
@@ -171,7 +175,7 @@ func BenchmarkPaired(b *testing.B) {
 			dsn := "sqlite://" + filepath.Join(b.TempDir(), "data", "tollgate.db")
 			key := ""
 			if pc.header {
-				key = seedKeys(b, dsn, 1)
+				key = seedKeys(b, dsn, max(pc.keys, 1))
 			}
 			cfg := "services:\n" + service("s", up) + "routes:\n"
 			if pc.policies != "" {
