@@ -36,6 +36,12 @@ const MaxAttachment = 20 << 20
 // on disk nor attached is left for compilation to report. A document that
 // does not parse is returned as is: config.Parse reports it with lines.
 func Attach(doc []byte, dir, source string) ([]byte, error) {
+	return attach(doc, dir, source, false)
+}
+
+// attach is Attach; confined refuses names outside dir (absolute, or
+// climbing out with ..), for documents sent over the network.
+func attach(doc []byte, dir, source string, confined bool) ([]byte, error) {
 	root, err := topMapping(doc)
 	if err != nil || root == nil {
 		return doc, nil
@@ -44,7 +50,7 @@ func Attach(doc []byte, dir, source string) ([]byte, error) {
 	if !ok {
 		return doc, nil
 	}
-	want, err := readFiles(fileRefs(root), dir, old, source)
+	want, err := readFiles(fileRefs(root), dir, old, source, confined)
 	if err != nil {
 		return nil, err
 	}
@@ -155,11 +161,20 @@ func resolve(n *yaml.Node) *yaml.Node {
 
 // readFiles reads every named file that exists under dir; a missing one
 // keeps its entry from old, if any.
-func readFiles(refs []fileRef, dir string, old map[string]string, source string) (map[string]string, error) {
+func readFiles(refs []fileRef, dir string, old map[string]string, source string, confined bool) (map[string]string, error) {
 	out := map[string]string{}
 	var errs config.ErrorList
 	for _, r := range refs {
 		if _, done := out[r.name]; done {
+			continue
+		}
+		if confined && !filepath.IsLocal(r.name) {
+			if s, ok := old[r.name]; ok { // already carried by the document itself
+				out[r.name] = s
+				continue
+			}
+			errs = append(errs, &config.FieldError{File: source, Line: r.line, Path: r.path,
+				Msg: fmt.Sprintf("%q is outside the gateway's config directory: a document sent to the admin API may only name files under it; send the file with the document instead (tollgate apply -f attaches the files a config names)", r.name)})
 			continue
 		}
 		b, err := readFile(r.name, dir)

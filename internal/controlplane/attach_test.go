@@ -227,9 +227,19 @@ func TestManagerAttachesTheNodeFile(t *testing.T) {
 	if got := m.Config().Attachments["v2.yaml"]; got != "openapi: 3.0.3 # v2\n" {
 		t.Fatalf("after rollback the spec is %q, want revision 1's", got)
 	}
-	// AttachFiles (PUT /config) reads the files this node has.
-	out, err := m.AttachFiles([]byte(strings.Replace(string(docFor("r")), "    service: orders\n", "    service: orders\n    openapi: "+filepath.Join(dir, "v2.yaml")+"\n", 1)), "admin")
+	// AttachFiles (PUT /config) reads the files this node has under its
+	// config directory, and nothing outside it.
+	m.node.Source = path
+	withSpec := func(name string) []byte {
+		return []byte(strings.Replace(string(docFor("r")), "    service: orders\n", "    service: orders\n    openapi: "+name+"\n", 1))
+	}
+	out, err := m.AttachFiles(withSpec("v2.yaml"), "admin")
 	if err != nil || !strings.Contains(string(out), "# edited") {
 		t.Fatalf("AttachFiles = %v\n%s", err, out)
+	}
+	for _, outside := range []string{filepath.Join(dir, "v2.yaml"), "../v2.yaml", "/etc/passwd"} {
+		if _, err := m.AttachFiles(withSpec(outside), "admin"); err == nil || !strings.Contains(err.Error(), "outside the gateway's config directory") {
+			t.Errorf("AttachFiles(%q) = %v, want a refusal", outside, err)
+		}
 	}
 }

@@ -191,13 +191,14 @@ func (m *Manager) ApplyFile(ctx context.Context, raw []byte, source string) (rev
 
 // AttachFiles is Attach for a document sent to this node (PUT /config):
 // names resolve against the directory of the node's config file, or the
-// working directory when it has none.
+// working directory when it has none, and must stay under it, so the admin
+// API cannot be used to read arbitrary files of the gateway's host.
 func (m *Manager) AttachFiles(doc []byte, source string) ([]byte, error) {
 	dir := "."
 	if m.node != nil && m.node.Source != "" {
 		dir = filepath.Dir(m.node.Source)
 	}
-	return Attach(doc, dir, source)
+	return attach(doc, dir, source, true)
 }
 
 // Rollback re-applies revision n's document as a new revision with source
