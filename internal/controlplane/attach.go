@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/openapi"
 	"github.com/tollgate-dev/tollgate/internal/policy"
 )
 
@@ -185,6 +186,11 @@ func readFiles(refs []fileRef, dir string, old map[string]string, source string,
 			}
 		case err != nil:
 			errs = append(errs, &config.FieldError{File: source, Line: r.line, Path: r.path, Msg: err.Error()})
+		case confined && !isOpenAPI(b):
+			// Only OpenAPI documents travel this way: the admin API must not
+			// become a way to read a key file that sits next to the config.
+			errs = append(errs, &config.FieldError{File: source, Line: r.line, Path: r.path,
+				Msg: fmt.Sprintf("%q is not an OpenAPI 3.x document; a document sent to the admin API may only attach those", r.name)})
 		default:
 			out[r.name] = string(b)
 		}
@@ -271,4 +277,10 @@ func attachByEncoding(root *yaml.Node, at int, want map[string]string) ([]byte, 
 		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "attachments"}, &v)
 	}
 	return yaml.Marshal(m)
+}
+
+// isOpenAPI reports whether b parses as an OpenAPI 3.x document.
+func isOpenAPI(b []byte) bool {
+	_, err := openapi.Parse(b)
+	return err == nil
 }

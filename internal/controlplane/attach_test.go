@@ -229,15 +229,21 @@ func TestManagerAttachesTheNodeFile(t *testing.T) {
 	}
 	// AttachFiles (PUT /config) reads the files this node has under its
 	// config directory, and nothing outside it.
+	// Only OpenAPI documents are attached that way.
 	m.node.Source = path
 	withSpec := func(name string) []byte {
 		return []byte(strings.Replace(string(docFor("r")), "    service: orders\n", "    service: orders\n    openapi: "+name+"\n", 1))
 	}
-	out, err := m.AttachFiles(withSpec("v2.yaml"), "admin")
-	if err != nil || !strings.Contains(string(out), "# edited") {
+	write(t, filepath.Join(dir, "api.yaml"), "openapi: 3.1.0 # api\ninfo: { title: t, version: \"1\" }\npaths: { /r: { get: { responses: { \"200\": { description: ok } } } } }\n")
+	out, err := m.AttachFiles(withSpec("api.yaml"), "admin")
+	if err != nil || !strings.Contains(string(out), "# api") {
 		t.Fatalf("AttachFiles = %v\n%s", err, out)
 	}
-	for _, outside := range []string{filepath.Join(dir, "v2.yaml"), "../v2.yaml", "/etc/passwd"} {
+	write(t, filepath.Join(dir, "tls.key"), "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n")
+	if _, err := m.AttachFiles(withSpec("tls.key"), "admin"); err == nil || !strings.Contains(err.Error(), "not an OpenAPI 3.x document") {
+		t.Errorf("AttachFiles(tls.key) = %v, want a refusal", err)
+	}
+	for _, outside := range []string{filepath.Join(dir, "api.yaml"), "../api.yaml", "/etc/passwd"} {
 		if _, err := m.AttachFiles(withSpec(outside), "admin"); err == nil || !strings.Contains(err.Error(), "outside the gateway's config directory") {
 			t.Errorf("AttachFiles(%q) = %v, want a refusal", outside, err)
 		}
