@@ -29,8 +29,9 @@ type HeaderFunc func(name string) string
 
 func (f HeaderFunc) Get(name string) string { return f(name) }
 
-// Match finds the route for a request; see the package doc for the order. params is a caller-owned buffer, reset to
-// params[:0] and appended to: with enough capacity Match does not allocate.
+// Match finds the route for a request; see the package doc for the order.
+// params is a caller-owned buffer, reset to params[:0] and appended to: with
+// enough capacity Match does not allocate.
 // Param values are substrings of path, still percent-encoded as in the
 // canonical form. Returns id>=0 and status 0 on a match; id -1 and 404 when
 // nothing matches; id -1, 405 and the sorted allowed methods when the path

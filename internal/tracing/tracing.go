@@ -104,7 +104,7 @@ func (t *Tracer) Shutdown(ctx context.Context) error {
 }
 
 // StartRequest begins the span of one request, continuing the trace in the
-// request's traceparent/tracestate (read through get) when there is one.
+// request's traceparent/tracestate (read through h) when there is one.
 func (t *Tracer) StartRequest(ctx context.Context, h Getter) (context.Context, *Span) {
 	if t.provider == nil {
 		return ctx, passThrough(h)

@@ -60,16 +60,15 @@ func (l *limiter) check(ex policy.Exchange) error {
 	var idBuf, keyBuf [128]byte
 	id := l.by.AppendKey(idBuf[:0], ex) // the client's identity; one string per limit below
 	now := ex.Now()
+	var stack [96]byte
 	var (
-		cur     []byte // the RateLimit value, then the tightest Remaining (one allocation for both)
+		cur     = stack[:0] // the RateLimit value, then the tightest Remaining (one allocation for both)
 		tight   counters.Decision
 		tightAt int
 		refused bool
 		down    bool
 		retry   time.Duration
 	)
-	var stack [96]byte
-	cur = stack[:0]
 	for i, it := range l.items {
 		key := string(append(append(keyBuf[:0], it.prefix...), id...))
 		d, err := l.c.Allow(ex.Context(), key, it.limit, now)
