@@ -150,6 +150,22 @@ func deadPort(t *testing.T) string {
 	return "http://" + addr
 }
 
+// startTLSGateway serves one catch-all route to up on both listeners: plain
+// (g.url) and TLS with a throwaway certificate (tlsAddr).
+func startTLSGateway(t *testing.T, up string) *gateway {
+	t.Helper()
+	cert, key := writeSelfSigned(t)
+	return startGateway(t, `
+tls: { cert: "`+cert+`", key: "`+key+`" }
+services:
+`+service("s", up)+`
+routes:
+  - name: r
+    service: s
+    match: { paths: ["/"] }
+`)
+}
+
 func tlsAddr(t *testing.T, g *gateway) string {
 	t.Helper()
 	if a := g.app.TLSAddr(); a != "" {

@@ -23,16 +23,7 @@ func TestLargeRequestHeads(t *testing.T) {
 		io.WriteString(w, r.URL.Path+" big="+strconv.Itoa(len(r.Header.Get("X-Big")))+
 			" proto="+r.Header.Get("X-Forwarded-Proto")+" body="+string(body))
 	})
-	cert, key := writeSelfSigned(t)
-	g := startGateway(t, `
-tls: { cert: "`+cert+`", key: "`+key+`" }
-services:
-`+service("s", up)+`
-routes:
-  - name: r
-    service: s
-    match: { paths: ["/"] }
-`)
+	g := startTLSGateway(t, up)
 	plainAddr := strings.TrimPrefix(g.url, "http://")
 	big := func(n int) string { return "X-Big: " + strings.Repeat("b", n) + "\r\n" }
 	get := func(path, extra string) string {

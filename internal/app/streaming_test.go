@@ -196,17 +196,7 @@ func TestTLSHTTP2AndHTTP1(t *testing.T) {
 	up := origin(t, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "via "+r.Header.Get("X-Forwarded-Proto"))
 	})
-	cert, key := writeSelfSigned(t)
-	g := startGateway(t, `
-tls: { cert: "`+cert+`", key: "`+key+`" }
-services:
-`+service("s", up)+`
-routes:
-  - name: r
-    service: s
-    match: { paths: ["/"] }
-`)
-	_ = g
+	g := startTLSGateway(t, up)
 	addr := tlsAddr(t, g)
 	for _, h2 := range []bool{true, false} {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: h2}

@@ -168,22 +168,31 @@ func TestCheckBasic(t *testing.T) {
 	})
 }
 
-// TestResyncRepairsMissedChange edits the database behind the feed's back:
-// only the periodic full resync can notice.
-func TestResyncRepairsMissedChange(t *testing.T) {
+// revokedBehindTheFeed loads a cache (over wrap(st), no periodic resync)
+// holding one key, then revokes the key in the database directly, so no
+// change reaches the feed: the cache still accepts the key it returns.
+func revokedBehindTheFeed(t *testing.T, wrap func(store.Store) store.Store) (*Cache, string) {
+	t.Helper()
 	ctx := context.Background()
 	st := openStore(t, storetest.SQLiteDSN(t))
 	a := &store.Consumer{Name: "a"}
 	st.CreateConsumer(ctx, a)
 	k, key, _ := st.CreateKey(ctx, a.ID, nil)
-	c := newCacheFor(t, st, Options{Resync: -1})
+	c := newCacheFor(t, wrap(st), Options{Resync: -1})
 	if _, err := st.DB().Exec("UPDATE api_keys SET revoked_at = created_at WHERE id = ?", k.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.LookupKey(key, time.Now()); err != nil {
-		t.Fatalf("before resync the cache cannot know: %v", err)
+		t.Fatalf("before a resync the cache cannot know: %v", err)
 	}
-	c.resync(ctx)
+	return c, key
+}
+
+// TestResyncRepairsMissedChange edits the database behind the feed's back:
+// only the periodic full resync can notice.
+func TestResyncRepairsMissedChange(t *testing.T) {
+	c, key := revokedBehindTheFeed(t, func(st store.Store) store.Store { return st })
+	c.resync(context.Background())
 	if _, err := c.LookupKey(key, time.Now()); err == nil {
 		t.Fatal("revoked key accepted after resync")
 	}
@@ -200,20 +209,9 @@ func (f feedStore) Changes() <-chan store.Change { return f.ch }
 // A KindResync from the feed (sent after a store outage, when rows may have
 // been missed) reloads everything, without waiting for the periodic resync.
 func TestFeedResyncReloadsEverything(t *testing.T) {
-	ctx := context.Background()
-	st := openStore(t, storetest.SQLiteDSN(t))
-	a := &store.Consumer{Name: "a"}
-	st.CreateConsumer(ctx, a)
-	k, key, _ := st.CreateKey(ctx, a.ID, nil)
-	fs := feedStore{Store: st, ch: make(chan store.Change, 1)}
-	c := newCacheFor(t, fs, Options{Resync: -1})
-	if _, err := st.DB().Exec("UPDATE api_keys SET revoked_at = created_at WHERE id = ?", k.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.LookupKey(key, time.Now()); err != nil {
-		t.Fatalf("before the resync the cache cannot know: %v", err)
-	}
-	fs.ch <- store.Change{Kind: store.KindResync}
+	feed := make(chan store.Change, 1)
+	c, key := revokedBehindTheFeed(t, func(st store.Store) store.Store { return feedStore{Store: st, ch: feed} })
+	feed <- store.Change{Kind: store.KindResync}
 	eventually(t, 2*time.Second, "the revoked key is refused after the feed asks for a resync", func() bool { _, err := c.LookupKey(key, time.Now()); return err != nil })
 }
 
