@@ -56,3 +56,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// AppendKey builds the limiter's counter key in the caller's buffer: for a
+// consumer, the route or the client IP it allocates nothing.
+func TestAppendKeyAllocatesNothing(t *testing.T) {
+	ex := policytest.New("GET", "/")
+	ex.IP = netip.MustParseAddr("192.0.2.7")
+	ex.Cons = &policy.Consumer{ID: "c_0123456789abcdefghij"}
+	for _, by := range []string{"consumer", "route", "ip"} {
+		b, _ := Parse(by)
+		var buf [64]byte
+		if got, want := string(b.AppendKey(buf[:0], ex)), b.Key(ex); got != want {
+			t.Fatalf("%s: AppendKey %q, Key %q", by, got, want)
+		}
+		if n := testing.AllocsPerRun(100, func() { _ = b.AppendKey(buf[:0], ex) }); n != 0 {
+			t.Errorf("%s: %v allocations", by, n)
+		}
+	}
+}
