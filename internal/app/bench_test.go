@@ -199,12 +199,7 @@ func BenchmarkPaired(b *testing.B) {
 					gw.SetObserver(nil)
 				}
 			}
-			uri := func(isB bool) string {
-				if isB {
-					return g.url + pathB
-				}
-				return g.url + "/items/1"
-			}
+			uris := [2]string{g.url + "/items/1", g.url + pathB} // A, B
 			run := func(isB bool, n int) time.Duration {
 				const workers = 16
 				side(isB)
@@ -222,8 +217,12 @@ func BenchmarkPaired(b *testing.B) {
 						rq, rs := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 						defer fasthttp.ReleaseRequest(rq)
 						defer fasthttp.ReleaseResponse(rs)
+						uri := uris[0]
+						if isB {
+							uri = uris[1]
+						}
 						for range k {
-							rq.SetRequestURI(uri(isB))
+							rq.SetRequestURI(uri)
 							if isB && key != "" {
 								rq.Header.Set("X-API-Key", key)
 							}
