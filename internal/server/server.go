@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/deadline"
 	"github.com/tollgate-dev/tollgate/internal/problem"
 	"github.com/tollgate-dev/tollgate/internal/runtime"
 )
@@ -166,7 +167,7 @@ func isTimeout(err error) bool {
 // Serve accepts plain-text connections on ln (HTTP/1.1 and h2c).
 func (s *Server) Serve(ln net.Listener) error {
 	s.track(ln)
-	return s.accept(ln, s.sniff)
+	return s.accept(deadline.Listener(ln), s.sniff)
 }
 
 // ServeTLS accepts TLS connections on ln: ALPN h2 goes to the HTTP/2 front
@@ -177,7 +178,7 @@ func (s *Server) ServeTLS(ln net.Listener, conf *tls.Config) error {
 	if conf.MinVersion == 0 {
 		conf.MinVersion = tls.VersionTLS12
 	}
-	tl := tls.NewListener(ln, conf)
+	tl := tls.NewListener(deadline.Listener(ln), conf)
 	s.track(tl)
 	return s.accept(tl, s.handshake)
 }

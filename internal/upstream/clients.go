@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/tollgate-dev/tollgate/internal/deadline"
 )
 
 const (
@@ -142,10 +144,16 @@ func hostPort(u *url.URL) string {
 func idleDial(d *net.Dialer, idle time.Duration) fasthttp.DialFunc {
 	return func(addr string) (net.Conn, error) {
 		c, err := d.Dial("tcp", addr)
-		if err != nil || idle <= 0 {
-			return c, err
+		if err != nil {
+			return nil, err
 		}
-		return &idleConn{Conn: c, idle: idle}, nil
+		// fasthttp sets a write deadline per request; deadline.Conn makes
+		// that cheap (and sits under TLS, where a retried write is safe).
+		dc := deadline.Wrap(c)
+		if idle <= 0 {
+			return dc, nil
+		}
+		return &idleConn{Conn: dc, idle: idle}, nil
 	}
 }
 

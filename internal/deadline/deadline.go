@@ -1,0 +1,119 @@
+// Package deadline makes connection deadlines cheap to move.
+//
+// fasthttp re-arms a connection's read and write deadlines several times per
+// request (idle wait, header read, body read, response write). Each re-arm
+// is a runtime timer update under a lock, a measurable share of a proxied
+// request's CPU. Almost every re-arm moves a deadline later, and a deadline
+// that is later than the one armed on the socket does not need to reach the
+// socket at once: the armed one fires first, and only then does the
+// connection look at the deadline it was last asked for, re-arm to it and
+// retry the read or write. A deadline moved earlier is applied at once.
+//
+// So what a caller sees is exactly net.Conn's deadline behaviour: a read or
+// write fails with os.ErrDeadlineExceeded when, and only when, the deadline
+// it set has passed. The cost moves from every request to one timer firing
+// per armed period (seconds) per busy connection.
+//
+// Wrap raw TCP connections, below TLS: a TLS write that timed out leaves
+// the TLS stream unusable, so the retry must happen under it.
+package deadline
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// Conn is a net.Conn whose deadlines are applied lazily (see the package doc).
+type Conn struct {
+	net.Conn
+	rd, wr side
+}
+
+// Wrap returns c with lazily applied deadlines.
+func Wrap(c net.Conn) *Conn { return &Conn{Conn: c} }
+
+// side is one direction's deadline state.
+type side struct {
+	mu    sync.Mutex
+	want  time.Time // the deadline last asked for (zero: none)
+	armed time.Time // the deadline set on the socket (zero: none)
+}
+
+// set records t and applies it when it is earlier than the armed deadline.
+func (s *side) set(t time.Time, apply func(time.Time) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.want = t
+	if t.IsZero() || (!s.armed.IsZero() && !t.Before(s.armed)) {
+		return nil // the armed deadline fires first; extend re-arms then
+	}
+	s.armed = t
+	return apply(t)
+}
+
+// extend runs after the armed deadline fired: it re-arms to the wanted
+// deadline and reports true when that one has not passed yet.
+func (s *side) extend(apply func(time.Time) error) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.armed.IsZero() || s.want.Equal(s.armed) {
+		return false // the deadline that fired is the one asked for
+	}
+	if !s.want.IsZero() && !time.Now().Before(s.want) {
+		return false
+	}
+	s.armed = s.want
+	return apply(s.want) == nil
+}
+
+func (c *Conn) SetDeadline(t time.Time) error {
+	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
+}
+
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	return c.rd.set(t, c.Conn.SetReadDeadline)
+}
+
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	return c.wr.set(t, c.Conn.SetWriteDeadline)
+}
+
+func (c *Conn) Read(p []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(p)
+		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) || !c.rd.extend(c.Conn.SetReadDeadline) {
+			return n, err
+		}
+	}
+}
+
+func (c *Conn) Write(p []byte) (int, error) {
+	written := 0
+	for {
+		n, err := c.Conn.Write(p)
+		written += n
+		p = p[n:]
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || !c.wr.extend(c.Conn.SetWriteDeadline) {
+			return written, err
+		}
+		if len(p) == 0 {
+			return written, nil
+		}
+	}
+}
+
+// Listener wraps every connection ln accepts.
+func Listener(ln net.Listener) net.Listener { return listener{ln} }
+
+type listener struct{ net.Listener }
+
+func (l listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return Wrap(c), nil
+}
