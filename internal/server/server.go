@@ -36,11 +36,11 @@ type Server struct {
 	lim  config.Server
 	fast *fasthttp.Server
 	// big serves connections whose request head outgrew fast's buffer (nil
-	// when max_header_bytes fits the small buffer); ring is the bytes each
-	// connection keeps to replay such a head.
+	// when max_header_bytes fits the small buffer); spillAt is fast's
+	// read buffer size when connections may move to big (0: they may not).
 	big     *fasthttp.Server
 	bigFeed *connFeed
-	ring    int
+	spillAt int
 	hs      *http.Server
 	h2      *http2.Server
 	feed    *connFeed
@@ -59,7 +59,7 @@ func New(gw *runtime.Gateway, lim config.Server, log *slog.Logger) *Server {
 	if small > smallReadBuffer {
 		// Most connections live on the small front end; a head that does not
 		// fit moves its connection to the large one (see spill.go).
-		small, s.ring = smallReadBuffer, smallReadBuffer
+		small, s.spillAt = smallReadBuffer, smallReadBuffer
 		s.big, s.bigFeed = s.newFast(lim.MaxHeaderBytes), newConnFeed()
 	}
 	s.fast = s.newFast(small)
@@ -242,7 +242,7 @@ func (s *Server) sniff(c net.Conn) {
 		s.serveH2(pc)
 		return
 	}
-	if !s.feed.push(newEdgeConn(c, br, s.ring)) {
+	if !s.feed.push(newEdgeConn(c, br, s.spillAt)) {
 		c.Close()
 	}
 }
@@ -260,7 +260,7 @@ func (s *Server) handshake(c net.Conn) {
 		s.serveH2(tc)
 		return
 	}
-	if !s.feed.push(newEdgeConn(tc, nil, s.ring)) {
+	if !s.feed.push(newEdgeConn(tc, nil, s.spillAt)) {
 		c.Close()
 	}
 }

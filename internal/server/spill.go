@@ -18,13 +18,17 @@ import (
 // that are almost always under 2 KiB.
 //
 // So connections start on a front end with a small buffer (smallReadBuffer).
-// Each connection keeps a copy of the last smallReadBuffer bytes it read
-// (edgeConn.ring). When a head does not fit, fasthttp's buffer is full of
-// exactly those bytes, unconsumed; the connection is then detached from the
-// small front end and re-served, from the start of that head, by a twin
-// front end whose buffer is max_header_bytes. Both run the same handler,
-// so nothing else differs; only the rare connection with a large head pays
-// for a large buffer.
+// When a head does not fit, fasthttp's buffer is full of exactly that head's
+// first bytes, unconsumed; the connection is then detached from the small
+// front end and re-served, from the start of that head, by a twin front end
+// whose buffer is max_header_bytes. Both run the same handler, so nothing
+// else differs; only the rare connection with a large head pays for a large
+// buffer.
+//
+// The head's first bytes are read back from fasthttp's own buffer, which
+// is never copied on the way: bufio hands Read its whole buffer whenever the
+// buffer is empty (so edgeConn learns where it is), and the read that fills
+// it to the brim is the last one before fasthttp gives up on the head.
 const smallReadBuffer = 4 << 10
 
 // edgeConn is an accepted HTTP/1.1 connection as fasthttp sees it.
@@ -32,8 +36,9 @@ type edgeConn struct {
 	net.Conn
 	r io.Reader // the bytes read while sniffing, then the connection
 
-	ring  []byte // the last len(ring) bytes returned by Read (nil: no spill)
-	total int64  // bytes returned by Read so far
+	bufSize int    // fasthttp's read buffer size (0: no spill)
+	buf     []byte // the last whole bufSize buffer Read was handed
+	last    []byte // what the last Read filled
 
 	// detached: the connection now belongs to the large front end; the
 	// small one's remaining writes, deadlines and Close are ignored.
@@ -51,15 +56,13 @@ func (c tlsEdgeConn) Handshake() error                     { return c.tc.Handsha
 func (c tlsEdgeConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
 
 // newEdgeConn wraps c for fasthttp; r (optional) replays sniffed bytes and
-// ring > 0 enables the spill to the large front end.
-func newEdgeConn(c net.Conn, r io.Reader, ring int) net.Conn {
+// bufSize > 0 (fasthttp's read buffer size) enables the spill to the large
+// front end.
+func newEdgeConn(c net.Conn, r io.Reader, bufSize int) net.Conn {
 	if r == nil {
 		r = c
 	}
-	ec := &edgeConn{Conn: c, r: r}
-	if ring > 0 {
-		ec.ring = make([]byte, ring)
-	}
+	ec := &edgeConn{Conn: c, r: r, bufSize: bufSize}
 	if tc, ok := c.(*tls.Conn); ok {
 		return tlsEdgeConn{edgeConn: ec, tc: tc}
 	}
@@ -81,42 +84,36 @@ func (c *edgeConn) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	n, err := c.r.Read(p)
-	if n > 0 && c.ring != nil {
-		c.remember(p[:n])
+	if n > 0 && c.bufSize > 0 {
+		if cap(p) == c.bufSize {
+			c.buf = p[:cap(p)]
+		}
+		c.last = p[:n]
 	}
 	return n, err
 }
 
-// remember appends b to the ring (keeping the last len(ring) bytes).
-func (c *edgeConn) remember(b []byte) {
-	size := int64(len(c.ring))
-	c.total += int64(len(b))
-	if int64(len(b)) > size {
-		b = b[int64(len(b))-size:]
+// head returns a copy of fasthttp's read buffer when the last Read filled
+// it to its end (the buffer then holds a head that did not fit); nil
+// otherwise.
+func (c *edgeConn) head() []byte {
+	if len(c.buf) == 0 || len(c.last) == 0 || &c.last[len(c.last)-1] != &c.buf[len(c.buf)-1] {
+		return nil
 	}
-	at := int((c.total - int64(len(b))) % size)
-	k := copy(c.ring[at:], b)
-	copy(c.ring, b[k:])
-}
-
-// last returns a copy of the last n bytes read (n <= len(ring), n <= total).
-func (c *edgeConn) last(n int) []byte {
-	size := int64(len(c.ring))
-	out := make([]byte, n)
-	start := (c.total - int64(n)) % size
-	k := copy(out, c.ring[start:])
-	copy(out[k:], c.ring)
-	return out
+	return bytes.Clone(c.buf)
 }
 
 // spill detaches the connection after fasthttp's buffer (bufSize bytes)
 // filled up with an unfinished head, and returns it, replaying that head,
 // for the large front end. It returns nil when the connection cannot spill.
 func (c *edgeConn) spill(bufSize int) net.Conn {
-	if c.ring == nil || bufSize > len(c.ring) || c.total < int64(bufSize) || c.detached.Load() {
+	if c.bufSize != bufSize || c.detached.Load() {
 		return nil
 	}
-	head := c.last(bufSize)
+	head := c.head()
+	if head == nil {
+		return nil
+	}
 	c.detached.Store(true)
 	r := io.MultiReader(bytes.NewReader(head), c.r)
 	return newEdgeConn(c.Conn, r, 0)
