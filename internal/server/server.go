@@ -121,7 +121,7 @@ func (s *Server) spill(ctx *fasthttp.RequestCtx) bool {
 	if ec == nil {
 		return false
 	}
-	c := ec.spill(s.fast.ReadBufferSize)
+	c := ec.spill()
 	if c == nil {
 		return false
 	}

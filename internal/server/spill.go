@@ -103,11 +103,11 @@ func (c *edgeConn) head() []byte {
 	return bytes.Clone(c.buf)
 }
 
-// spill detaches the connection after fasthttp's buffer (bufSize bytes)
-// filled up with an unfinished head, and returns it, replaying that head,
-// for the large front end. It returns nil when the connection cannot spill.
-func (c *edgeConn) spill(bufSize int) net.Conn {
-	if c.bufSize != bufSize || c.detached.Load() {
+// spill detaches the connection after fasthttp's buffer filled up with an
+// unfinished head, and returns it, replaying that head, for the large front
+// end. It returns nil when the connection cannot spill.
+func (c *edgeConn) spill() net.Conn {
+	if c.detached.Load() {
 		return nil
 	}
 	head := c.head()

@@ -59,7 +59,7 @@ func TestEdgeConnNoHeadWhenTheBufferIsNotFull(t *testing.T) {
 	if h := ec.head(); h != nil {
 		t.Fatalf("head = %q, want none", h)
 	}
-	if ec.spill(64) != nil {
+	if ec.spill() != nil {
 		t.Fatal("spill succeeded without a full head in the buffer")
 	}
 }

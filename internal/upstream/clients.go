@@ -157,22 +157,16 @@ func idleDial(d *net.Dialer, idle time.Duration) fasthttp.DialFunc {
 	}
 }
 
-// idleConn is a connection whose read deadline slides with each read. Arming
-// it costs a clock read per Read, so it is re-armed only when a quarter of the
-// window has passed.
+// idleConn is a connection whose read deadline slides with each read. It
+// sits on a deadline.Conn, where moving a deadline later is cheap.
 type idleConn struct {
 	net.Conn
-	idle  time.Duration
-	armed time.Time // deadline currently set
+	idle time.Duration
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
-	now := time.Now()
-	if c.armed.Sub(now) < c.idle*3/4 {
-		c.armed = now.Add(c.idle)
-		if err := c.Conn.SetReadDeadline(c.armed); err != nil {
-			return 0, err
-		}
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
+		return 0, err
 	}
 	return c.Conn.Read(p)
 }

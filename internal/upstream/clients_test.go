@@ -208,3 +208,50 @@ func TestHealthCheckOverH2C(t *testing.T) {
 		t.Fatal("no health check arrived")
 	}
 }
+
+// The response timeout bounds each silence inside a streamed body, not the
+// stream's length: chunks 100 ms apart pass a 400 ms timeout for a second,
+// and a 900 ms silence is cut.
+func TestHTTP1ResponseTimeoutBoundsEachSilence(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		gaps    []time.Duration
+		wantErr bool
+	}{
+		{"short gaps, long stream", []time.Duration{100, 100, 100, 100, 100, 100, 100, 100, 100, 100}, false},
+		{"one long silence", []time.Duration{100, 900}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(200)
+				w.(http.Flusher).Flush()
+				for _, g := range tc.gaps {
+					time.Sleep(g * time.Millisecond)
+					if _, err := w.Write([]byte("chunk\n")); err != nil {
+						return
+					}
+					w.(http.Flusher).Flush()
+				}
+			}))
+			defer srv.Close()
+			svc := service("c", "", srv.URL)
+			svc.Timeouts.Response = dur(400 * time.Millisecond)
+			_, p := newPool(t, svc)
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI(srv.URL + "/stream")
+			if err := p.targets[0].HTTP1().Do(req, resp); err != nil {
+				t.Fatal(err)
+			}
+			n, err := io.Copy(io.Discard, resp.BodyStream())
+			_ = resp.CloseBodyStream()
+			if tc.wantErr != (err != nil) {
+				t.Fatalf("streamed %d bytes, err %v; want error: %v", n, err, tc.wantErr)
+			}
+			if !tc.wantErr && n != int64(6*len(tc.gaps)) {
+				t.Fatalf("streamed %d bytes, want %d", n, 6*len(tc.gaps))
+			}
+		})
+	}
+}
