@@ -82,27 +82,35 @@ func (t *telemetry) Observe(ex runtime.Exchange) {
 		ev.ConsumerID, ev.Plan = c.ID, c.Plan
 	}
 	t.metrics.Observe(ev)
-	t.countPolicyOutcomes(ex, b)
+	t.countPolicyOutcomes(b)
 	t.usage.Emit(ev)
 	t.access.Log(ev, b.Canon)
 }
 
-// countPolicyOutcomes reads what limit and cache policies left on the
-// response, so the policies need no dependency on metrics.
-func (t *telemetry) countPolicyOutcomes(ex runtime.Exchange, b *runtime.Base) {
-	resp := ex.Response()
-	if resp == nil || b.Info.Name == "" {
+// countPolicyOutcomes reads what limit and cache policies added to the
+// response headers (Base.Extra), so the policies need no dependency on
+// metrics, and an upstream's own X-Cache header is never counted.
+func (t *telemetry) countPolicyOutcomes(b *runtime.Base) {
+	if b.Info.Name == "" {
 		return
 	}
-	h := resp.Header()
+	quotaSpent, cache := false, ""
+	for _, kv := range b.Extra {
+		switch kv[0] {
+		case "X-Quota-Remaining":
+			quotaSpent = kv[1] == "0"
+		case "X-Cache":
+			cache = kv[1]
+		}
+	}
 	if b.Status == http.StatusTooManyRequests {
-		if h.Get("X-Quota-Remaining") == "0" {
+		if quotaSpent {
 			t.metrics.QuotaExceeded(b.Info.Name)
 		} else {
 			t.metrics.RateLimited(b.Info.Name)
 		}
 	}
-	switch h.Get("X-Cache") {
+	switch cache {
 	case "HIT":
 		t.metrics.CacheHit(b.Info.Name)
 	case "MISS":

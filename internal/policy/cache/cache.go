@@ -231,10 +231,11 @@ func (h *handler) lookup(ex policy.Exchange, base string, maxAge int64) *entry {
 }
 
 func serve(ex policy.Exchange, e *entry) error {
-	hdr := make([][2]string, 0, len(e.Header)+2)
+	hdr := make([][2]string, 0, len(e.Header)+1)
 	hdr = append(hdr, e.Header...)
 	age := max(0, int64(ex.Now().Sub(e.Stored)/time.Second))
-	hdr = append(hdr, [2]string{"Age", strconv.FormatInt(age, 10)}, [2]string{"X-Cache", "HIT"})
+	hdr = append(hdr, [2]string{"Age", strconv.FormatInt(age, 10)})
+	ex.AddResponseHeader("X-Cache", "HIT")
 	body := e.Body
 	if ex.Method() == http.MethodHead {
 		body = nil

@@ -102,9 +102,6 @@ func do(t testing.TB, h policy.Handler, u *upstream, r req) (string, string, *po
 		t.Fatal(err)
 	}
 	xc := ex.Extra.Get("X-Cache")
-	if ex.Responded {
-		xc = ex.Resp.Hdr.Get("X-Cache")
-	}
 	return xc, string(ex.Resp.BodyBuf), ex
 }
 

@@ -1,0 +1,67 @@
+package app_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestPolicyOutcomeMetrics: cache hits and misses, rate-limit and quota
+// refusals reach /metrics from what the policies added to the response,
+// and an upstream's own X-Cache header on a route without a cache is not
+// counted as the gateway's cache.
+func TestPolicyOutcomeMetrics(t *testing.T) {
+	up := origin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Cache", "HIT") // a CDN-style header from the upstream
+		_, _ = io.WriteString(w, "ok")
+	})
+	g := startGateway(t, "services:\n"+service("s", up)+`routes:
+  - name: cached
+    service: s
+    match: { paths: ["/cached"] }
+    policies: { cache: { ttl: 60s } }
+  - name: limited
+    service: s
+    match: { paths: ["/limited"] }
+    policies: { rate_limit: { limit: 1, window: 1h, by: ip } }
+  - name: capped
+    service: s
+    match: { paths: ["/capped"] }
+    policies: { quota: { limit: 1, period: day, by: ip } }
+  - name: plain
+    service: s
+    match: { paths: ["/plain"] }
+`)
+	for _, c := range []struct {
+		path string
+		want []int
+	}{
+		{"/cached", []int{200, 200, 200}},
+		{"/limited", []int{200, 429, 429}},
+		{"/capped", []int{200, 429}},
+		{"/plain", []int{200, 200}},
+	} {
+		for i, want := range c.want {
+			if resp, _ := get(t, g.url+c.path); resp.StatusCode != want {
+				t.Fatalf("%s request %d: status %d, want %d", c.path, i+1, resp.StatusCode, want)
+			}
+		}
+	}
+	_, body := get(t, "http://"+g.app.AdminAddr()+"/metrics")
+	for _, want := range []string{
+		`tollgate_cache_requests_total{result="miss",route="cached"} 1`,
+		`tollgate_cache_requests_total{result="hit",route="cached"} 2`,
+		`tollgate_limit_rejections_total{kind="rate_limit",route="limited"} 2`,
+		`tollgate_limit_rejections_total{kind="quota",route="capped"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "tollgate_cache_requests_total") && strings.Contains(line, `route="plain"`) {
+			t.Errorf("the upstream's X-Cache header was counted: %s", line)
+		}
+	}
+}
