@@ -42,16 +42,26 @@ type side struct {
 	armed time.Time // the deadline set on the socket (zero: none)
 }
 
-// set records t and applies it when it is earlier than the armed deadline.
-func (s *side) set(t time.Time, apply func(time.Time) error) error {
+// set records t and applies it when it is earlier than the armed deadline
+// (or none is armed), under the lock so concurrent setters reach the
+// socket in the order they were recorded. No defer and no method value:
+// this runs several times per request.
+func (s *side) set(t time.Time, c net.Conn, write bool) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.want = t
 	if t.IsZero() || (!s.armed.IsZero() && !t.Before(s.armed)) {
+		s.mu.Unlock()
 		return nil // the armed deadline fires first; extend re-arms then
 	}
 	s.armed = t
-	return apply(t)
+	var err error
+	if write {
+		err = c.SetWriteDeadline(t)
+	} else {
+		err = c.SetReadDeadline(t)
+	}
+	s.mu.Unlock()
+	return err
 }
 
 // extend runs after the armed deadline fired: it re-arms to the wanted
@@ -73,13 +83,9 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
 }
 
-func (c *Conn) SetReadDeadline(t time.Time) error {
-	return c.rd.set(t, c.Conn.SetReadDeadline)
-}
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.rd.set(t, c.Conn, false) }
 
-func (c *Conn) SetWriteDeadline(t time.Time) error {
-	return c.wr.set(t, c.Conn.SetWriteDeadline)
-}
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.wr.set(t, c.Conn, true) }
 
 func (c *Conn) Read(p []byte) (int, error) {
 	for {
