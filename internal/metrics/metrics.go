@@ -40,7 +40,8 @@ type Metrics struct {
 	upstreamDuration *prometheus.HistogramVec
 	bytesIn          *prometheus.CounterVec
 	bytesOut         *prometheus.CounterVec
-	inFlight         prometheus.Gauge
+	inFlight         prometheus.GaugeFunc
+	inFlightN        atomic.Int64 // an integer add per request, not a float CAS loop
 	rejections       *prometheus.CounterVec
 	cache            *prometheus.CounterVec
 	reloads          *prometheus.CounterVec
@@ -87,9 +88,9 @@ func New() *Metrics {
 	m.bytesOut = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tollgate_response_bytes_total", Help: "Response body bytes sent, by route.",
 	}, []string{"route"})
-	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+	m.inFlight = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "tollgate_in_flight_requests", Help: "Requests being served right now.",
-	})
+	}, func() float64 { return float64(m.inFlightN.Load()) })
 	m.rejections = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tollgate_limit_rejections_total", Help: "Requests refused by a limit, by route and kind (rate_limit or quota).",
 	}, []string{"route", "kind"})
@@ -227,8 +228,8 @@ func foldMethod(m string) string {
 }
 
 // RequestStarted and RequestFinished bracket a request for the in-flight gauge.
-func (m *Metrics) RequestStarted()  { m.inFlight.Inc() }
-func (m *Metrics) RequestFinished() { m.inFlight.Dec() }
+func (m *Metrics) RequestStarted()  { m.inFlightN.Add(1) }
+func (m *Metrics) RequestFinished() { m.inFlightN.Add(-1) }
 
 // RateLimited counts a request refused by a rate limit.
 func (m *Metrics) RateLimited(route string) { m.rejections.WithLabelValues(route, "rate_limit").Inc() }
