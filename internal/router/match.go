@@ -57,6 +57,10 @@ func (r *Router) Match(host, method, path string, header Header, params []policy
 	return -1, "", m.params[:0], 405, allowList(m.allow)
 }
 
+// UsesHost reports whether any route matches on the host: when none does,
+// Match ignores its host argument and callers need not compute it.
+func (r *Router) UsesHost() bool { return len(r.exact)+len(r.wild) > 0 }
+
 // search tries the host levels from most to least specific: exact host,
 // wildcard suffixes longest first, then any-host routes.
 func (r *Router) search(m *matcher, host []byte, path string) *entry {

@@ -114,16 +114,20 @@ func (g *Gateway) route(ex Exchange, b *Base, t *Table) error {
 
 func (g *Gateway) match(ex Exchange, b *Base, t *Table) (*Route, error) {
 	h := ex.Header()
-	id, pattern, params, status, allow := t.Router.Match(ex.Host(), ex.Method(), b.Canon, h, b.P[:0])
+	host := ""
+	if t.Router.UsesHost() {
+		host = ex.Host() // normalising the host costs an allocation: only when a route needs it
+	}
+	id, pattern, params, status, allow := t.Router.Match(host, ex.Method(), b.Canon, h, b.P[:0])
 	if status == http.StatusMethodNotAllowed && ex.Method() == http.MethodOptions {
 		// A CORS preflight names the method it asks about; route it as that
 		// method so the route's cors policy can answer it.
 		if m := h.Get("Access-Control-Request-Method"); m != "" && h.Get("Origin") != "" {
-			id, pattern, params, status, _ = t.Router.Match(ex.Host(), m, b.Canon, h, b.P[:0])
+			id, pattern, params, status, _ = t.Router.Match(host, m, b.Canon, h, b.P[:0])
 		}
 	}
 	if status == http.StatusNotFound {
-		id, pattern, params, status, allow = g.matchVersioned(ex, b, t, params)
+		id, pattern, params, status, allow = g.matchVersioned(ex, b, t, host, params)
 	}
 	b.P = params
 	switch status {
@@ -141,12 +145,12 @@ func (g *Gateway) match(ex Exchange, b *Base, t *Table) (*Route, error) {
 // matchVersioned retries a request whose first segment is an API version
 // ("/v2/orders/7") without that segment, for routes versioned by path. The
 // canonical path keeps the segment: the version selector reads it there.
-func (g *Gateway) matchVersioned(ex Exchange, b *Base, t *Table, params []policy.Param) (int, string, []policy.Param, int, []string) {
+func (g *Gateway) matchVersioned(ex Exchange, b *Base, t *Table, host string, params []policy.Param) (int, string, []policy.Param, int, []string) {
 	_, rest, ok := versioning.SplitPath(b.Canon)
 	if !ok {
 		return -1, "", params, http.StatusNotFound, nil
 	}
-	id, pattern, params, status, allow := t.Router.Match(ex.Host(), ex.Method(), rest, ex.Header(), params)
+	id, pattern, params, status, allow := t.Router.Match(host, ex.Method(), rest, ex.Header(), params)
 	if status == 0 && (t.Routes[id].Versions == nil || !t.Routes[id].Versions.PathBased()) {
 		return -1, "", params, http.StatusNotFound, nil
 	}
