@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
@@ -26,9 +27,16 @@ import (
 // pooled per in-flight request; nothing is allocated for it per request.
 type fastExchange struct {
 	runtime.Base
+	fastState
+}
+
+// fastState is the front end's own per-request state, reset in one store.
+type fastState struct {
 	ctx       *fasthttp.RequestCtx
 	srv       *Server
 	host      string
+	names     headerNames   // summary of the request's header names (fastReqHeader)
+	reqHeader fastReqHeader // the policy view; Header hands out its address (no allocation)
 	upgrade   bool
 	prepared  bool
 	responded bool
@@ -41,9 +49,8 @@ var _ runtime.Exchange = (*fastExchange)(nil)
 
 func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
 	x := fastPool.Get().(*fastExchange)
-	x.Base.Reset()
-	*x = fastExchange{Base: x.Base, ctx: ctx, srv: s}
-	x.Start = time.Now()
+	x.reset(ctx, s)
+	x.Start = ctx.Time() // read once by fasthttp just before this handler
 	if err := x.edge(); err != nil {
 		x.WriteProblem(err)
 	} else {
@@ -55,59 +62,115 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
 	fastPool.Put(x)
 }
 
+// reset readies a pooled exchange for a new request, keeping its buffers.
+func (x *fastExchange) reset(ctx *fasthttp.RequestCtx, s *Server) {
+	x.Base.Reset()
+	x.fastState = fastState{ctx: ctx, srv: s}
+	x.reqHeader = fastReqHeader{&ctx.Request.Header, &x.names}
+}
+
 // edge applies SPEC §8 to the raw request before any routing or policy.
 func (x *fastExchange) edge() *problem.Error {
 	h := &x.ctx.Request.Header
-	x.ID = string(h.Peek("X-Request-ID"))
+	t := x.srv.gw.Table()
+	// One pass over the header names validates them and notes which
+	// headers need work, so the common request pays for no lookups.
+	seen, bad := x.scanHeaders(h, t.Limits)
+	if seen&seenRequestID != 0 || bad != nil {
+		x.ID = string(h.Peek("X-Request-ID"))
+	}
 	if !runtime.SaneRequestID(x.ID) {
 		x.ID = runtime.NewRequestID()
-		h.Set("X-Request-ID", x.ID)
+		h.SetCanonical(keyRequestID, s2b(x.ID))
+		x.names |= headerBit(keyRequestID)
 	}
 	x.Peer = addrOf(x.ctx.RemoteAddr())
-	t := x.srv.gw.Table()
 	x.trusted = runtime.Trusted(x.Peer, t.Trusted)
 	x.Client = x.Peer
 	if x.trusted {
 		x.Client = runtime.ClientIP(x.Peer, x.Values("X-Forwarded-For"), t.Trusted)
 	}
+	if bad != nil {
+		return bad
+	}
 	if h.ContentLength() == -1 && hasRawHeader(h.RawHeaders(), "content-length") {
 		return &problem.Error{Status: 400, Detail: "a request may not carry both Content-Length and Transfer-Encoding", Close: true}
 	}
-	return x.checkHeaders(h, t.Limits)
+	return x.cleanHeaders(h, seen)
 }
 
 func (x *fastExchange) Values(name string) []string {
-	return fastReqHeader{&x.ctx.Request.Header}.Values(name)
+	return x.Header().Values(name)
 }
 
-func (x *fastExchange) checkHeaders(h *fasthttp.RequestHeader, lim runtime.Limits) *problem.Error {
+// seenHeaders are the flags scanHeaders sets.
+type seenHeaders uint8
+
+const (
+	seenHop seenHeaders = 1 << iota
+	seenIdentity
+	seenConnection
+	seenRequestID
+)
+
+// scanHeaders validates every header name (SPEC §8) and reports which of
+// the headers the edge acts on are present.
+func (x *fastExchange) scanHeaders(h *fasthttp.RequestHeader, lim runtime.Limits) (seenHeaders, *problem.Error) {
 	if lim.MaxHeaders > 0 && h.Len() > lim.MaxHeaders {
-		return problem.New(http.StatusRequestHeaderFieldsTooLarge, "the request has too many header fields")
+		x.names = allHeaderNames
+		return 0, problem.New(http.StatusRequestHeaderFieldsTooLarge, "the request has too many header fields")
 	}
-	// One pass over the names: validate them and note whether any
-	// hop-by-hop or identity header is present, so the common request pays
-	// for no deletions.
-	hop, identity := h.ConnectionClose(), false
+	var seen seenHeaders
+	if h.ConnectionClose() {
+		seen |= seenHop
+	}
+	x.names = specialHeaderNames
+	if h.ContentLength() == -1 {
+		// Chunked: trailer fields join the header while the body streams,
+		// after this scan; every lookup asks fasthttp.
+		x.names = allHeaderNames
+	}
 	for k := range h.All() {
+		x.names |= headerBit(k)
 		if !runtime.ValidHeaderName(k, lim.AllowUnderscoreHeaders) {
-			return problem.BadRequest("header names may only contain letters, digits and '-'")
+			x.names = allHeaderNames
+			return seen, problem.BadRequest("header names may only contain letters, digits and '-'")
 		}
-		isHop, isIdentity := runtime.ClassifyHeader(k)
-		hop, identity = hop || isHop, identity || isIdentity
+		hop, identity := runtime.ClassifyHeader(k)
+		if hop {
+			seen |= seenHop
+			if len(k) == len("Connection") && bytes.EqualFold(k, keyConnection) {
+				seen |= seenConnection
+			}
+		}
+		if identity {
+			seen |= seenIdentity
+		}
+		if len(k) == len("X-Request-ID") && bytes.EqualFold(k, keyRequestID) {
+			seen |= seenRequestID
+		}
 	}
-	if conn := h.Peek("Connection"); len(conn) > 0 {
-		if bad := runtime.CheckConnectionHeader(string(conn)); bad != "" {
+	return seen, nil
+}
+
+// cleanHeaders drops what must not reach the upstream: headers the
+// Connection header names, hop-by-hop headers and client-sent identity
+// headers.
+func (x *fastExchange) cleanHeaders(h *fasthttp.RequestHeader, seen seenHeaders) *problem.Error {
+	if seen&seenConnection != 0 {
+		conn := string(h.Peek("Connection"))
+		if bad := runtime.CheckConnectionHeader(conn); bad != "" {
 			return problem.BadRequest("the Connection header may not name " + bad)
 		}
-		x.upgrade = x.isWebSocket(h, string(conn))
-		runtime.ConnectionTokens(string(conn), func(n string) bool {
+		x.upgrade = x.isWebSocket(h, conn)
+		runtime.ConnectionTokens(conn, func(n string) bool {
 			if !(x.upgrade && strings.EqualFold(n, "upgrade")) {
 				h.Del(n)
 			}
 			return true
 		})
 	}
-	if hop {
+	if seen&seenHop != 0 {
 		for _, n := range runtime.HopByHop {
 			if x.upgrade && (n == "Connection" || n == "Upgrade") {
 				continue
@@ -115,11 +178,26 @@ func (x *fastExchange) checkHeaders(h *fasthttp.RequestHeader, lim runtime.Limit
 			h.Del(n)
 		}
 	}
-	if identity {
-		runtime.StripIdentityHeaders(fastReqHeader{h})
+	if seen&seenIdentity != 0 {
+		runtime.StripIdentityHeaders(fastReqHeader{h: h})
 	}
 	return nil
 }
+
+// Canonical header names for SetCanonical, which skips fasthttp's
+// per-call copy and case normalisation of the name.
+var (
+	keyRequestID      = []byte("X-Request-Id")
+	keyConnection     = []byte("Connection")
+	keyForwardedFor   = []byte("X-Forwarded-For")
+	keyForwardedProto = []byte("X-Forwarded-Proto")
+	keyForwardedHost  = []byte("X-Forwarded-Host")
+	schemeHTTP        = []byte("http")
+	schemeHTTPS       = []byte("https")
+)
+
+// s2b views s as bytes for a fasthttp setter that copies them.
+func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // isWebSocket: only websocket upgrades pass (SPEC §8); any other upgrade,
 // h2c included, is refused by serving the request as plain HTTP/1.1.
@@ -166,7 +244,7 @@ func addrOf(a net.Addr) netip.Addr {
 // finish stamps what every response carries, whoever produced it.
 func (x *fastExchange) finish() {
 	rh := &x.ctx.Response.Header
-	rh.Set("X-Request-ID", x.ID)
+	rh.SetCanonical(keyRequestID, s2b(x.ID))
 	for _, kv := range x.Extra {
 		rh.Add(kv[0], kv[1])
 	}
@@ -186,7 +264,28 @@ func (x *fastExchange) State() *runtime.Base { return &x.Base }
 func (x *fastExchange) Context() context.Context {
 	return x.ctx
 }
-func (x *fastExchange) Method() string { return string(x.ctx.Method()) }
+func (x *fastExchange) Method() string { return methodString(x.ctx.Method()) }
+
+// methodString returns the standard methods as constants (no allocation).
+func methodString(m []byte) string {
+	switch string(m) {
+	case http.MethodGet:
+		return http.MethodGet
+	case http.MethodPost:
+		return http.MethodPost
+	case http.MethodPut:
+		return http.MethodPut
+	case http.MethodDelete:
+		return http.MethodDelete
+	case http.MethodHead:
+		return http.MethodHead
+	case http.MethodPatch:
+		return http.MethodPatch
+	case http.MethodOptions:
+		return http.MethodOptions
+	}
+	return string(m)
+}
 func (x *fastExchange) Scheme() string {
 	if x.ctx.IsTLS() {
 		return "https"
@@ -214,7 +313,7 @@ func (x *fastExchange) SetRawQuery(q string) { x.ctx.URI().SetQueryString(q) }
 func (x *fastExchange) Query(name string) string {
 	return string(x.ctx.QueryArgs().Peek(name))
 }
-func (x *fastExchange) Header() policy.Header { return fastReqHeader{&x.ctx.Request.Header} }
+func (x *fastExchange) Header() policy.Header { return &x.reqHeader }
 func (x *fastExchange) TLS() *tls.ConnectionState {
 	return x.ctx.TLSConnectionState()
 }
@@ -305,16 +404,24 @@ func (x *fastExchange) prepare(r *runtime.Route, t *upstream.Target) error {
 		req.SetBodyStream(&limitedBody{r: req.BodyStream(), left: x.Limit}, req.Header.ContentLength())
 	}
 	h := &req.Header
-	client := x.Peer.String()
-	if prior := h.Peek("X-Forwarded-For"); x.trusted && len(prior) > 0 {
-		client = string(prior) + ", " + client
+	var buf [64]byte
+	client := x.Peer.AppendTo(buf[:0])
+	if x.trusted {
+		if prior := h.Peek("X-Forwarded-For"); len(prior) > 0 {
+			client = append(append(append([]byte(nil), prior...), ", "...), client...)
+		}
 	}
-	h.Set("X-Forwarded-For", client)
+	h.SetCanonical(keyForwardedFor, client)
+	x.names |= headerBit(keyForwardedFor) | headerBit(keyForwardedProto) | headerBit(keyForwardedHost)
 	if !x.trusted || len(h.Peek("X-Forwarded-Proto")) == 0 {
-		h.Set("X-Forwarded-Proto", x.Scheme())
+		scheme := schemeHTTP
+		if x.ctx.IsTLS() {
+			scheme = schemeHTTPS
+		}
+		h.SetCanonical(keyForwardedProto, scheme)
 	}
 	if !x.trusted || len(h.Peek("X-Forwarded-Host")) == 0 {
-		h.Set("X-Forwarded-Host", string(x.ctx.Host()))
+		h.SetCanonical(keyForwardedHost, x.ctx.Host())
 	}
 	return nil
 }

@@ -4,19 +4,36 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// fastReqHeader adapts fasthttp's request header to policy.Header.
-type fastReqHeader struct{ h *fasthttp.RequestHeader }
+// fastReqHeader adapts fasthttp's request header to policy.Header. With
+// names set, a lookup of a name whose bit is clear answers "absent" without
+// asking fasthttp, whose Peek copies and case-normalises the name on every
+// call; most lookups on the request path (tracing, auth, CORS, limits) are
+// of headers the request does not carry.
+type fastReqHeader struct {
+	h     *fasthttp.RequestHeader
+	names *headerNames // nil: no summary, always ask fasthttp
+}
 
-func (a fastReqHeader) Get(n string) string { return string(a.h.Peek(n)) }
+func (a fastReqHeader) absent(n string) bool { return a.names != nil && !a.names.mayHave(n) }
+
+func (a fastReqHeader) Get(n string) string {
+	if a.absent(n) {
+		return ""
+	}
+	return string(a.h.Peek(n))
+}
 func (a fastReqHeader) Values(n string) []string {
+	if a.absent(n) {
+		return nil
+	}
 	var out []string
 	for _, v := range a.h.PeekAll(n) {
 		out = append(out, string(v))
 	}
 	return out
 }
-func (a fastReqHeader) Set(n, v string) { a.h.Set(n, v) }
-func (a fastReqHeader) Add(n, v string) { a.h.Add(n, v) }
+func (a fastReqHeader) Set(n, v string) { a.names.add(n); a.h.Set(n, v) }
+func (a fastReqHeader) Add(n, v string) { a.names.add(n); a.h.Add(n, v) }
 func (a fastReqHeader) Del(n string)    { a.h.Del(n) }
 func (a fastReqHeader) Range(f func(n, v string) bool) {
 	for k, v := range a.h.All() {
@@ -45,5 +62,43 @@ func (a fastRespHeader) Range(f func(n, v string) bool) {
 		if !f(string(k), string(v)) {
 			return
 		}
+	}
+}
+
+// headerNames summarises a request's header names in 64 bits (a one-hash
+// Bloom filter): a name whose bit is clear is certainly absent. Bits are
+// only ever set while a request is served (a deleted header keeps its bit,
+// which just means one real lookup), and every path that adds a request
+// header sets its bit: the edge's scan, fastReqHeader.Set/Add and the
+// edge's own SetCanonical calls. Headers fasthttp keeps outside its header
+// list, and may set by itself (Host, Content-Length...), are always "maybe".
+type headerNames uint64
+
+const allHeaderNames = ^headerNames(0)
+
+var specialHeaderNames = func() headerNames {
+	var n headerNames
+	for _, k := range []string{"Host", "Content-Type", "Content-Length", "User-Agent", "Cookie",
+		"Connection", "Transfer-Encoding", "Trailer"} {
+		n |= headerBit(k)
+	}
+	return n
+}()
+
+// headerBit hashes a name case-insensitively (length, first and last byte).
+func headerBit[T string | []byte](name T) headerNames {
+	n := len(name)
+	if n == 0 {
+		return 1
+	}
+	h := uint(n)*31 + uint(name[0]|0x20)*7 + uint(name[n-1]|0x20)
+	return 1 << (h & 63)
+}
+
+func (s *headerNames) mayHave(name string) bool { return *s&headerBit(name) != 0 }
+
+func (s *headerNames) add(name string) {
+	if s != nil {
+		*s |= headerBit(name)
 	}
 }

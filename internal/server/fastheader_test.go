@@ -1,0 +1,107 @@
+package server
+
+import (
+	"bufio"
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tollgate-dev/tollgate/internal/runtime"
+)
+
+// scanned parses a raw request and runs the edge's header scan on it.
+func scanned(t testing.TB, raw string) *fastExchange {
+	t.Helper()
+	x := &fastExchange{}
+	x.reset(&fasthttp.RequestCtx{}, nil)
+	// The head only: the server streams bodies, so a chunked body (and its
+	// trailer) is still unread when the edge scans.
+	if err := x.ctx.Request.Header.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+		t.Skipf("fasthttp refuses the request: %v", err)
+	}
+	x.scanHeaders(&x.ctx.Request.Header, runtime.Limits{AllowUnderscoreHeaders: true})
+	return x
+}
+
+func swapCase(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsUpper(r) {
+			return unicode.ToLower(r)
+		}
+		return unicode.ToUpper(r)
+	}, s)
+}
+
+// The header-name summary never hides a header the request carries,
+// whatever the case of the lookup, and headers added later through the
+// policy view are found too.
+func TestHeaderNamesNeverHideAHeader(t *testing.T) {
+	names := []string{"X-Api-Key", "Authorization", "traceparent", "Accept", "X-Forwarded-For",
+		"Origin", "Cache-Control", "If-None-Match", "A", "X-Very-Long-Header-Name-For-Testing"}
+	var raw strings.Builder
+	raw.WriteString("GET / HTTP/1.1\r\nHost: example.com\r\n")
+	for i, n := range names {
+		raw.WriteString(n + ": v" + string(rune('0'+i)) + "\r\n")
+	}
+	raw.WriteString("\r\n")
+	x := scanned(t, raw.String())
+	h := x.Header()
+	for i, n := range names {
+		want := "v" + string(rune('0'+i))
+		for _, q := range []string{n, strings.ToLower(n), strings.ToUpper(n), swapCase(n)} {
+			if got := h.Get(q); got != want {
+				t.Errorf("Get(%q) = %q, want %q", q, got, want)
+			}
+			if got := h.Values(q); len(got) != 1 || got[0] != want {
+				t.Errorf("Values(%q) = %q", q, got)
+			}
+		}
+	}
+	if got := h.Get("Host"); got != "example.com" {
+		t.Errorf("Host = %q", got)
+	}
+	h.Set("X-Added-Later", "1")
+	h.Add("x-added-too", "2")
+	if h.Get("x-added-later") != "1" || h.Get("X-Added-Too") != "2" {
+		t.Errorf("headers set through the policy view are hidden: %q %q", h.Get("x-added-later"), h.Get("X-Added-Too"))
+	}
+	// The summary does answer "absent" without asking fasthttp for most names.
+	hidden := 0
+	for i := range 200 {
+		if !x.names.mayHave("X-Absent-" + strings.Repeat("z", i%40)) {
+			hidden++
+		}
+	}
+	if hidden == 0 {
+		t.Error("the summary never rules a header out: it saves nothing")
+	}
+}
+
+// A chunked request's trailer fields join the header after the scan: every
+// lookup must then ask fasthttp.
+func TestHeaderNamesChunkedAsksFasthttp(t *testing.T) {
+	x := scanned(t, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	if x.names != allHeaderNames {
+		t.Fatalf("chunked request summary %b, want every bit", uint64(x.names))
+	}
+}
+
+// FuzzHeaderNames: for any header names fasthttp accepts, a lookup through
+// the summary answers exactly what fasthttp's own lookup answers.
+func FuzzHeaderNames(f *testing.F) {
+	for _, s := range []string{"X-Api-Key", "a", "Traceparent", "x_y", "Content-Type", "ÿ"} {
+		f.Add(s, "Other")
+	}
+	f.Fuzz(func(t *testing.T, n1, n2 string) {
+		raw := "GET / HTTP/1.1\r\nHost: h\r\n" + n1 + ": one\r\n" + n2 + ": two\r\n\r\n"
+		x := scanned(t, raw)
+		h := x.Header()
+		for _, q := range []string{n1, n2, strings.ToLower(n1), strings.ToUpper(n2), "X-" + n1} {
+			if got, want := h.Get(q), string(x.ctx.Request.Header.Peek(q)); got != want {
+				t.Fatalf("Get(%q) = %q, fasthttp says %q (request %q)", q, got, want, raw)
+			}
+		}
+	})
+}
