@@ -37,6 +37,7 @@ type fastState struct {
 	host      string
 	names     headerNames   // summary of the request's header names (fastReqHeader)
 	reqHeader fastReqHeader // the policy view; Header hands out its address (no allocation)
+	peerText  []byte        // Peer as text, cached on the connection (nil: format it)
 	upgrade   bool
 	prepared  bool
 	responded bool
@@ -84,7 +85,11 @@ func (x *fastExchange) edge() *problem.Error {
 		h.SetCanonical(keyRequestID, s2b(x.ID))
 		x.names |= headerBit(keyRequestID)
 	}
-	x.Peer = addrOf(x.ctx.RemoteAddr())
+	if ec := asEdgeConn(x.ctx.Conn()); ec != nil {
+		x.Peer, x.peerText = ec.peerAddr()
+	} else {
+		x.Peer = addrOf(x.ctx.RemoteAddr())
+	}
 	x.trusted = runtime.Trusted(x.Peer, t.Trusted)
 	x.Client = x.Peer
 	if x.trusted {
@@ -405,7 +410,10 @@ func (x *fastExchange) prepare(r *runtime.Route, t *upstream.Target) error {
 	}
 	h := &req.Header
 	var buf [64]byte
-	client := x.Peer.AppendTo(buf[:0])
+	client := x.peerText
+	if client == nil {
+		client = x.Peer.AppendTo(buf[:0])
+	}
 	if x.trusted {
 		if prior := h.Peek("X-Forwarded-For"); len(prior) > 0 {
 			client = append(append(append([]byte(nil), prior...), ", "...), client...)
@@ -459,9 +467,7 @@ func (x *fastExchange) Forward(r *runtime.Route, t *upstream.Target) (upstream.O
 	if x.upgrade {
 		return x.forwardUpgrade(r, t)
 	}
-	began := time.Now()
 	err := t.HTTP1().Do(&x.ctx.Request, &x.ctx.Response)
-	x.UpstreamLatency += time.Since(began)
 	if err != nil {
 		if lb, ok := x.ctx.Request.BodyStream().(*limitedBody); ok && lb.over {
 			return upstream.OK, tooLarge()

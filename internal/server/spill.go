@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"time"
 )
@@ -43,6 +44,20 @@ type edgeConn struct {
 	// detached: the connection now belongs to the large front end; the
 	// small one's remaining writes, deadlines and Close are ignored.
 	detached atomic.Bool
+
+	// The peer's address and its text (X-Forwarded-For), worked out on the
+	// connection's first request instead of on every request.
+	peer     netip.Addr
+	peerText []byte
+}
+
+// peerAddr is the connection's peer address, parsed once.
+func (c *edgeConn) peerAddr() (netip.Addr, []byte) {
+	if c.peerText == nil {
+		c.peer = addrOf(c.RemoteAddr())
+		c.peerText = c.peer.AppendTo(make([]byte, 0, 16))
+	}
+	return c.peer, c.peerText
 }
 
 // tlsEdgeConn is an edgeConn over TLS; fasthttp recognises TLS by these
