@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"strings"
+	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/policy"
 	"github.com/tollgate-dev/tollgate/internal/upstream"
@@ -32,15 +33,21 @@ func (r *Route) Proxy(ex policy.Exchange) error {
 
 func (r *Route) forward(rx Exchange, key string) error {
 	var tried [maxAttempts]*upstream.Target
+	b := rx.State()
 	for attempt := 1; ; attempt++ {
-		t, err := r.Pool.Pick(key, tried[:attempt-1])
+		// Two clock reads per attempt serve the pick, the attempt's
+		// outcome and the upstream latency (time to response headers).
+		began := time.Now()
+		t, err := r.Pool.PickAt(began, key, tried[:attempt-1])
 		if err != nil {
 			return err
 		}
 		tried[attempt-1] = t
 		a := t.Begin()
 		outcome, ferr := rx.Forward(r, t)
-		a.End(outcome)
+		ended := time.Now()
+		b.UpstreamLatency += ended.Sub(began)
+		a.EndAt(ended, outcome)
 		if ferr == nil {
 			return nil
 		}

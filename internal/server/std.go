@@ -178,10 +178,8 @@ func (x *stdExchange) Forward(r *runtime.Route, t *upstream.Target) (upstream.Ou
 	_, respTimeout := r.Pool.Timeouts()
 	ctx, cancel := context.WithCancel(x.r.Context())
 	timer := time.AfterFunc(respTimeout, cancel)
-	began := time.Now()
 	resp, err := t.RoundTripper().RoundTrip(out.WithContext(ctx))
 	fired := !timer.Stop()
-	x.UpstreamLatency += time.Since(began)
 	if err != nil {
 		cancel()
 		o := upstream.Classify(err, 0)

@@ -56,7 +56,12 @@ func (p *Pool) Retries() int { return p.s.retries }
 //
 // A Pick with no exclude counts as a new request for the retry budget.
 func (p *Pool) Pick(hashKey string, exclude []*Target) (*Target, error) {
-	now := time.Now().UnixNano()
+	return p.PickAt(time.Now(), hashKey, exclude)
+}
+
+// PickAt is Pick at a clock reading the caller already has.
+func (p *Pool) PickAt(at time.Time, hashKey string, exclude []*Target) (*Target, error) {
+	now := at.UnixNano()
 	if len(exclude) == 0 {
 		p.svc.budget.request(now)
 	}

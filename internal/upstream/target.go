@@ -118,13 +118,16 @@ func (t *Target) Begin() *Attempt {
 
 // End records the attempt's outcome for passive ejection and the breaker.
 // Calling it more than once has no further effect.
-func (a *Attempt) End(o Outcome) {
+func (a *Attempt) End(o Outcome) { a.EndAt(time.Now(), o) }
+
+// EndAt is End at a clock reading the caller already has.
+func (a *Attempt) EndAt(at time.Time, o Outcome) {
 	if a == nil || !a.done.CompareAndSwap(false, true) {
 		return
 	}
 	t := a.t
 	t.st.inFlight.Add(-1)
-	now := time.Now().UnixNano()
+	now := at.UnixNano()
 	t.recordPassive(now, o)
 	if t.st.brk.record(now, o != OK, t.breaker) {
 		t.st.log.Warn("upstream circuit opened", "service", t.st.service, "target", t.st.url, "open_for", t.breaker.openFor)
