@@ -1,6 +1,9 @@
 package server
 
 import (
+	"strings"
+	"sync/atomic"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -32,7 +35,10 @@ func (a fastReqHeader) Values(n string) []string {
 	}
 	return out
 }
-func (a fastReqHeader) Set(n, v string) { a.names.add(n); a.h.Set(n, v) }
+func (a fastReqHeader) Set(n, v string) {
+	a.names.add(n)
+	a.h.SetCanonical(canonicalName(n), s2b(v))
+}
 func (a fastReqHeader) Add(n, v string) { a.names.add(n); a.h.Add(n, v) }
 func (a fastReqHeader) Del(n string)    { a.h.Del(n) }
 func (a fastReqHeader) Range(f func(n, v string) bool) {
@@ -101,4 +107,42 @@ func (s *headerNames) add(name string) {
 	if s != nil {
 		*s |= headerBit(name)
 	}
+}
+
+// canonicalNames caches fasthttp's normal form of the request header names
+// policies set (X-Consumer-ID, transform's headers...), so Set skips
+// fasthttp's per-call copy and case normalisation of the name. The names
+// come from code and config; past maxCanonicalNames nothing more is cached.
+var canonicalNames atomic.Pointer[map[string][]byte]
+
+const maxCanonicalNames = 1024
+
+// canonicalName is the name as fasthttp's RequestHeader.Set would store it.
+func canonicalName(n string) []byte {
+	old := canonicalNames.Load()
+	if old != nil {
+		if c, ok := (*old)[n]; ok {
+			return c
+		}
+	}
+	c := fasthttp.AppendNormalizedHeaderKey(nil, n)
+	if old != nil && len(*old) >= maxCanonicalNames {
+		return c
+	}
+	// Copy on write: inserts are rare (once per name), lookups lock-free.
+	// Two racing inserts may lose one name; it is cached on its next use.
+	next := make(map[string][]byte, 1+len(mapOrEmpty(old)))
+	for k, v := range mapOrEmpty(old) {
+		next[k] = v
+	}
+	next[strings.Clone(n)] = c
+	canonicalNames.Store(&next)
+	return c
+}
+
+func mapOrEmpty(m *map[string][]byte) map[string][]byte {
+	if m == nil {
+		return nil
+	}
+	return *m
 }

@@ -105,3 +105,25 @@ func FuzzHeaderNames(f *testing.F) {
 		}
 	})
 }
+
+// Set through the policy view stores exactly what fasthttp's own Set
+// stores (the cached canonical name), for ordinary and odd names alike.
+func TestSetMatchesFasthttpSet(t *testing.T) {
+	for _, n := range []string{"X-Consumer-ID", "x-consumer-plan", "X_Under_Score", "a-b-c", "weird name", "Host", "Content-Type", "X-CONSUMER-ID"} {
+		for range 2 { // the second round reads the cache
+			x := scanned(t, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+			var want fasthttp.RequestHeader
+			if err := want.Read(bufio.NewReader(strings.NewReader("GET / HTTP/1.1\r\nHost: h\r\n\r\n"))); err != nil {
+				t.Fatal(err)
+			}
+			x.Header().Set(n, "v1")
+			want.Set(n, "v1")
+			if got := x.ctx.Request.Header.String(); got != want.String() {
+				t.Fatalf("Set(%q): header\n%q\nwant\n%q", n, got, want.String())
+			}
+			if got := x.Header().Get(strings.ToLower(n)); got != "v1" && n != "weird name" {
+				t.Fatalf("Get after Set(%q) = %q", n, got)
+			}
+		}
+	}
+}
