@@ -81,13 +81,24 @@ func ParseKey(key string) (publicID, secret string, ok bool) {
 
 func isBase62(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z') {
+		if !base62Char[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// base62Char marks [0-9A-Za-z]: one table load per byte, as every request
+// with an API key checks some fifty of them.
+var base62Char = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c], t[c-'A'+'a'] = true, true
+	}
+	return t
+}()
 
 // HashSecret is the stored form of a key secret.
 func HashSecret(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
