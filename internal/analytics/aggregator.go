@@ -21,14 +21,19 @@ type aggregator struct {
 	// last minute used: almost every event lands in it, saving a map lookup.
 	lastMinute int64
 	lastRows   map[seriesKey]*rollupState
+	// last row used in lastRows: runs of events of one series (one route,
+	// one consumer) skip the row lookup too.
+	lastKey seriesKey
+	lastRow *rollupState
 }
 
-func (a *aggregator) add(e Event, now func() time.Time) {
+func (a *aggregator) add(e *Event, now func() time.Time) {
 	t := e.Time
 	if t.IsZero() {
 		t = now()
 	}
-	minute := t.Unix() - mod(t.Unix(), 60)
+	sec := t.Unix()
+	minute := sec - mod(sec, 60)
 	rows := a.lastRows
 	if rows == nil || minute != a.lastMinute {
 		rows = a.minutes[minute]
@@ -36,18 +41,22 @@ func (a *aggregator) add(e Event, now func() time.Time) {
 			rows = make(map[seriesKey]*rollupState)
 			a.minutes[minute] = rows
 		}
-		a.lastMinute, a.lastRows = minute, rows
+		a.lastMinute, a.lastRows, a.lastRow = minute, rows, nil
 	}
 	k := seriesKey{consumer: e.ConsumerID, route: e.Route, class: StatusClass(e.Status)}
-	st := rows[k]
-	if st == nil {
-		st = &rollupState{}
-		rows[k] = st
+	st := a.lastRow
+	if st == nil || k != a.lastKey {
+		st = rows[k]
+		if st == nil {
+			st = &rollupState{}
+			rows[k] = st
+		}
+		a.lastKey, a.lastRow = k, st
 	}
 	st.record(e)
 }
 
-func (st *rollupState) record(e Event) {
+func (st *rollupState) record(e *Event) {
 	st.requests++
 	switch {
 	case e.Status >= 500:
@@ -95,7 +104,7 @@ func (a *aggregator) takeAll() []Rollup {
 // forget drops the cached last minute once it has been handed over.
 func (a *aggregator) forget(minute int64) {
 	if a.lastRows != nil && a.lastMinute == minute {
-		a.lastRows = nil
+		a.lastRows, a.lastRow = nil, nil
 	}
 }
 

@@ -55,7 +55,7 @@ func aggregatorBytes(consumers, routes, perRow int) uint64 {
 		for _, c := range names {
 			for _, r := range routeNames {
 				lat := time.Duration(math.Exp(rng.NormFloat64()*0.8+3) * float64(time.Millisecond))
-				a.add(Event{Time: t0.Add(time.Duration(k) * time.Millisecond), ConsumerID: c, Route: r, Status: 200, Latency: lat}, now)
+				a.add(&Event{Time: t0.Add(time.Duration(k) * time.Millisecond), ConsumerID: c, Route: r, Status: 200, Latency: lat}, now)
 			}
 		}
 	}
@@ -93,7 +93,7 @@ func BenchmarkAggregate(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		a.add(Event{Time: t0, Route: "orders", ConsumerID: consumers[i%len(consumers)], Status: 200,
+		a.add(&Event{Time: t0, Route: "orders", ConsumerID: consumers[i%len(consumers)], Status: 200,
 			Latency: time.Duration(i%5000) * time.Microsecond}, now)
 	}
 }

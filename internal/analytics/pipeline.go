@@ -215,7 +215,7 @@ func (p *Pipeline) drainQueue() {
 	for {
 		select {
 		case e := <-p.queue:
-			p.agg.add(e, p.opts.Now)
+			p.agg.add(&e, p.opts.Now)
 		default:
 			return
 		}
