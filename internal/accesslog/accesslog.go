@@ -120,12 +120,12 @@ func compileFields(names []string) ([]field, error) {
 
 // Log writes one line for a finished request; path is the request path
 // (kept out of Event on purpose: it is unbounded and only the log needs it).
-func (l *Log) Log(e analytics.Event, path string) {
+func (l *Log) Log(e *analytics.Event, path string) {
 	if l == nil {
 		return
 	}
 	lb := l.pool.Get().(*line)
-	lb.e = e // the field writers take a pointer: keep it in pooled memory, not on the heap per call
+	lb.e = *e // the field writers take a pointer: keep it in pooled memory, not on the heap per call
 	b := append(lb.b[:0], '{')
 	for _, f := range l.fields {
 		b = append(b, f.prefix...)

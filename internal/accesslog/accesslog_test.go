@@ -45,7 +45,7 @@ func TestLogWritesEveryField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Log(ev, "/v1/orders/\"7\"\n\xff")
+	l.Log(&ev, "/v1/orders/\"7\"\n\xff")
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestFieldSelection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Log(ev, "/x")
+	l.Log(&ev, "/x")
 	l.Close()
 	lines := readLines(t, path)
 	if len(lines[0]) != 2 || lines[0]["route"] != "orders-v1" || lines[0]["status"] != 201.0 {
@@ -90,7 +90,7 @@ func TestDisabledIsNil(t *testing.T) {
 	if err != nil || l != nil {
 		t.Fatalf("%v %v", l, err)
 	}
-	l.Log(ev, "/") // no panic
+	l.Log(&ev, "/") // no panic
 	_ = l.Close()
 }
 
@@ -104,7 +104,7 @@ func TestRotationBySize(t *testing.T) {
 	long := "/" + strings.Repeat("p", 1000)
 	const n = 4000 // ~4.3 MB: several rotations
 	for range n {
-		l.Log(ev, long)
+		l.Log(&ev, long)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -132,8 +132,8 @@ func TestLogDoesNotAllocate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a.log")
 	l, _ := New(config.AccessLog{Enabled: true, Path: path})
 	defer l.Close()
-	l.Log(ev, "/v1/orders")
-	if n := testing.AllocsPerRun(1000, func() { l.Log(ev, "/v1/orders") }); n > 0 {
+	l.Log(&ev, "/v1/orders")
+	if n := testing.AllocsPerRun(1000, func() { l.Log(&ev, "/v1/orders") }); n > 0 {
 		t.Fatalf("%v allocations per line", n)
 	}
 }
@@ -158,6 +158,6 @@ func BenchmarkLog(b *testing.B) {
 	defer l.Close()
 	b.ReportAllocs()
 	for b.Loop() {
-		l.Log(ev, "/v1/orders/42")
+		l.Log(&ev, "/v1/orders/42")
 	}
 }

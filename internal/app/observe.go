@@ -81,10 +81,10 @@ func (t *telemetry) Observe(ex runtime.Exchange) {
 	if c := b.Cons; c != nil {
 		ev.ConsumerID, ev.Plan = c.ID, c.Plan
 	}
-	t.metrics.Observe(ev)
+	t.metrics.Observe(&ev)
 	t.countPolicyOutcomes(b)
 	t.usage.Emit(ev)
-	t.access.Log(ev, b.Canon)
+	t.access.Log(&ev, b.Canon)
 }
 
 // countPolicyOutcomes reads what limit and cache policies added to the

@@ -134,7 +134,7 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Observe records one finished request. Steady state: one map lookup, no allocation.
-func (m *Metrics) Observe(e analytics.Event) {
+func (m *Metrics) Observe(e *analytics.Event) {
 	k := childKey{route: e.Route, method: foldMethod(e.Method), plan: e.Plan, class: analytics.StatusClass(e.Status)}
 	c := (*m.children.Load())[k]
 	if c == nil {

@@ -62,9 +62,9 @@ func TestScrapeHasEverySeries(t *testing.T) {
 	m.SetBackendHealth("counters", func() bool { return false })
 	m.SetUsageDroppedSource(func() uint64 { return 7 })
 	m.RequestStarted()
-	m.Observe(analytics.Event{Route: "orders-v1", Method: "GET", Status: 200, Plan: "free", Latency: 3 * time.Millisecond,
+	m.Observe(&analytics.Event{Route: "orders-v1", Method: "GET", Status: 200, Plan: "free", Latency: 3 * time.Millisecond,
 		UpstreamLatency: 2 * time.Millisecond, BytesIn: 10, BytesOut: 300, ConsumerID: "acme-secret-id"})
-	m.Observe(analytics.Event{Route: "orders-v1", Method: "BREW", Status: 503, Latency: time.Second})
+	m.Observe(&analytics.Event{Route: "orders-v1", Method: "BREW", Status: 503, Latency: time.Second})
 	m.RateLimited("orders-v1")
 	m.QuotaExceeded("orders-v1")
 	m.CacheHit("orders-v1")
@@ -142,8 +142,8 @@ func scrapeText(t *testing.T, m *Metrics) string {
 func TestObserveDoesNotAllocate(t *testing.T) {
 	m := New()
 	e := analytics.Event{Route: "r", Method: "GET", Status: 200, Plan: "p", Latency: time.Millisecond, UpstreamLatency: time.Millisecond, BytesIn: 1, BytesOut: 2}
-	m.Observe(e)
-	if n := testing.AllocsPerRun(1000, func() { m.Observe(e) }); n != 0 {
+	m.Observe(&e)
+	if n := testing.AllocsPerRun(1000, func() { m.Observe(&e) }); n != 0 {
 		t.Fatalf("Observe allocates %v times per call", n)
 	}
 }
@@ -152,7 +152,7 @@ func TestCardinalityIsBounded(t *testing.T) {
 	m := New()
 	m.maxSeries = 100
 	for i := range 150 {
-		m.Observe(analytics.Event{Route: fmt.Sprintf("r%d", i), Method: "GET", Status: 200})
+		m.Observe(&analytics.Event{Route: fmt.Sprintf("r%d", i), Method: "GET", Status: 200})
 	}
 	if n := len(*m.children.Load()); n > 101 {
 		t.Fatalf("%d children", n)
@@ -171,7 +171,7 @@ func BenchmarkObserve(b *testing.B) {
 		i := 0
 		for pb.Next() {
 			i++
-			m.Observe(analytics.Event{Route: routes[i%4], Method: "GET", Status: 200 + (i%2)*300, Plan: "free",
+			m.Observe(&analytics.Event{Route: routes[i%4], Method: "GET", Status: 200 + (i%2)*300, Plan: "free",
 				Latency: time.Duration(i%1000) * time.Microsecond, UpstreamLatency: time.Millisecond, BytesIn: 10, BytesOut: 100})
 		}
 	})
@@ -195,7 +195,7 @@ func BenchmarkRequestObservability(b *testing.B) {
 		m.RequestFinished()
 		e := analytics.Event{Time: start, Route: "orders", ConsumerID: "acme", Plan: "free", Method: "GET", Status: 200,
 			Latency: time.Since(start), BytesIn: 10, BytesOut: 100, TraceID: sp.TraceID()}
-		m.Observe(e)
+		m.Observe(&e)
 		p.Emit(e)
 	}
 }
