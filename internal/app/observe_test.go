@@ -2,9 +2,11 @@ package app_test
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPolicyOutcomeMetrics: cache hits and misses, rate-limit and quota
@@ -62,6 +64,37 @@ func TestPolicyOutcomeMetrics(t *testing.T) {
 	for _, line := range strings.Split(body, "\n") {
 		if strings.HasPrefix(line, "tollgate_cache_requests_total") && strings.Contains(line, `route="plain"`) {
 			t.Errorf("the upstream's X-Cache header was counted: %s", line)
+		}
+	}
+}
+
+// The response head on the wire: a proxied response carries X-Request-ID
+// spelled as SPEC §4 writes it, with the upstream's own header names as the
+// upstream sent them (the gateway's own error responses are normalised by
+// fasthttp: X-Request-Id). Clients must not care, but the README shows it.
+func TestProxiedResponseHeadSpelling(t *testing.T) {
+	up := origin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["x-lower-case"] = []string{"kept"}
+		_, _ = io.WriteString(w, "ok")
+	})
+	g := startGateway(t, "services:\n"+service("s", up)+`routes:
+  - name: r
+    service: s
+    match: { paths: ["/"] }
+`)
+	c, err := net.Dial("tcp", strings.TrimPrefix(g.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := io.ReadAll(c)
+	for _, want := range []string{"\r\nX-Request-ID: ", "\r\nx-lower-case: kept\r\n"} {
+		if !strings.Contains(string(head), want) {
+			t.Errorf("response head lacks %q:\n%s", want, head)
 		}
 	}
 }

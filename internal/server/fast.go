@@ -249,7 +249,10 @@ func addrOf(a net.Addr) netip.Addr {
 // finish stamps what every response carries, whoever produced it.
 func (x *fastExchange) finish() {
 	rh := &x.ctx.Response.Header
-	rh.SetCanonical(keyRequestID, s2b(x.ID))
+	// Set, not SetCanonical: on a proxied response fasthttp keeps header
+	// names as the upstream sent them and this one as written here
+	// ("X-Request-ID"); on the gateway's own responses it normalises it.
+	rh.Set("X-Request-ID", x.ID)
 	for _, kv := range x.Extra {
 		rh.Add(kv[0], kv[1])
 	}
