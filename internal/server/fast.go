@@ -83,7 +83,7 @@ func (x *fastExchange) edge() *problem.Error {
 	if !runtime.SaneRequestID(x.ID) {
 		x.ID = runtime.NewRequestID()
 		h.SetCanonical(keyRequestID, s2b(x.ID))
-		x.names |= headerBit(keyRequestID)
+		x.names |= requestIDName
 	}
 	if ec := asEdgeConn(x.ctx.Conn()); ec != nil {
 		x.Peer, x.peerText = ec.peerAddr()
@@ -199,6 +199,10 @@ var (
 	keyForwardedHost  = []byte("X-Forwarded-Host")
 	schemeHTTP        = []byte("http")
 	schemeHTTPS       = []byte("https")
+
+	// Their bits in a request's header-name summary, worked out once.
+	requestIDName  = headerBit(keyRequestID)
+	forwardedNames = headerBit(keyForwardedFor) | headerBit(keyForwardedProto) | headerBit(keyForwardedHost)
 )
 
 // s2b views s as bytes for a fasthttp setter that copies them.
@@ -423,7 +427,7 @@ func (x *fastExchange) prepare(r *runtime.Route, t *upstream.Target) error {
 		}
 	}
 	h.SetCanonical(keyForwardedFor, client)
-	x.names |= headerBit(keyForwardedFor) | headerBit(keyForwardedProto) | headerBit(keyForwardedHost)
+	x.names |= forwardedNames
 	if !x.trusted || len(h.Peek("X-Forwarded-Proto")) == 0 {
 		scheme := schemeHTTP
 		if x.ctx.IsTLS() {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"maps"
 	"strings"
 	"sync/atomic"
 
@@ -119,30 +120,22 @@ const maxCanonicalNames = 1024
 
 // canonicalName is the name as fasthttp's RequestHeader.Set would store it.
 func canonicalName(n string) []byte {
-	old := canonicalNames.Load()
-	if old != nil {
-		if c, ok := (*old)[n]; ok {
-			return c
-		}
+	var cached map[string][]byte
+	if m := canonicalNames.Load(); m != nil {
+		cached = *m
+	}
+	if c, ok := cached[n]; ok {
+		return c
 	}
 	c := fasthttp.AppendNormalizedHeaderKey(nil, n)
-	if old != nil && len(*old) >= maxCanonicalNames {
+	if len(cached) >= maxCanonicalNames {
 		return c
 	}
 	// Copy on write: inserts are rare (once per name), lookups lock-free.
 	// Two racing inserts may lose one name; it is cached on its next use.
-	next := make(map[string][]byte, 1+len(mapOrEmpty(old)))
-	for k, v := range mapOrEmpty(old) {
-		next[k] = v
-	}
+	next := make(map[string][]byte, len(cached)+1)
+	maps.Copy(next, cached)
 	next[strings.Clone(n)] = c
 	canonicalNames.Store(&next)
 	return c
-}
-
-func mapOrEmpty(m *map[string][]byte) map[string][]byte {
-	if m == nil {
-		return nil
-	}
-	return *m
 }
