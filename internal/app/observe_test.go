@@ -1,12 +1,17 @@
 package app_test
 
 import (
+	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // TestPolicyOutcomeMetrics: cache hits and misses, rate-limit and quota
@@ -95,6 +100,53 @@ func TestProxiedResponseHeadSpelling(t *testing.T) {
 	for _, want := range []string{"\r\nX-Request-ID: ", "\r\nx-lower-case: kept\r\n"} {
 		if !strings.Contains(string(head), want) {
 			t.Errorf("response head lacks %q:\n%s", want, head)
+		}
+	}
+}
+
+// The upstream latency (time to response headers), measured once per
+// attempt by the proxy step, reaches tollgate_upstream_duration_seconds on
+// both front ends: fasthttp (HTTP/1.1) and net/http (h2c here).
+func TestUpstreamLatencyOnBothFrontEnds(t *testing.T) {
+	const delay = 60 * time.Millisecond
+	up := origin(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		_, _ = io.WriteString(w, "ok")
+	})
+	g := startGateway(t, "services:\n"+service("s", up)+`routes:
+  - name: h1
+    service: s
+    match: { paths: ["/h1"] }
+  - name: h2
+    service: s
+    match: { paths: ["/h2"] }
+`)
+	if resp, _ := get(t, g.url+"/h1"); resp.StatusCode != 200 {
+		t.Fatalf("HTTP/1.1: status %d", resp.StatusCode)
+	}
+	h2 := &http.Client{Transport: &http2.Transport{AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}}}
+	resp, err := h2.Get(g.url + "/h2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
+		t.Fatalf("h2c: proto %s status %d", resp.Proto, resp.StatusCode)
+	}
+	_, body := get(t, "http://"+g.app.AdminAddr()+"/metrics")
+	for _, route := range []string{"h1", "h2"} {
+		sum := -1.0
+		for _, line := range strings.Split(body, "\n") {
+			if strings.HasPrefix(line, "tollgate_upstream_duration_seconds_sum{") && strings.Contains(line, `route="`+route+`"`) {
+				f := strings.Fields(line)
+				sum, _ = strconv.ParseFloat(f[len(f)-1], 64)
+			}
+		}
+		if sum < delay.Seconds() || sum > 5 {
+			t.Errorf("route %s: upstream duration sum %v s, want the upstream's %v (or a little more)", route, sum, delay)
 		}
 	}
 }
