@@ -23,17 +23,8 @@ N2=${N2:-25000}
 OUT=bench/out/instructions
 mkdir -p "$OUT"
 
-need() { command -v "$1" >/dev/null 2>&1; }
-if ! need valgrind || ! need nginx; then
-  echo "installing valgrind and nginx from Debian"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq valgrind nginx-light >/dev/null || apt-get install -y -qq valgrind nginx >/dev/null
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+. bench/lib.sh
+need_debian valgrind nginx
 
 # TOLLGATE=path measures another build (an older commit, say) with the same
 # harness; by default this checkout is built.

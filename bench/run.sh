@@ -22,17 +22,8 @@ POLROUNDS=${POLROUNDS:-3}
 OUT=bench/out
 mkdir -p "$OUT"
 
-need() { command -v "$1" >/dev/null 2>&1; }
-if ! need wrk || ! need nginx; then
-  echo "installing wrk and nginx from Debian"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq wrk nginx-light >/dev/null || apt-get install -y -qq wrk nginx >/dev/null
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+. bench/lib.sh
+need_debian wrk nginx
 
 go build -o "$OUT/tollgate" ./cmd/tollgate
 go build -o "$OUT/upstream" ./bench/upstream
