@@ -136,16 +136,28 @@ func TestUpstreamLatencyOnBothFrontEnds(t *testing.T) {
 	if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
 		t.Fatalf("h2c: proto %s status %d", resp.Proto, resp.StatusCode)
 	}
-	_, body := get(t, "http://"+g.app.AdminAddr()+"/metrics")
-	for _, route := range []string{"h1", "h2"} {
-		sum := -1.0
+	// Observers run after the response has gone to the client, so the
+	// scrape may come before them: poll until both series are there.
+	sums := map[string]float64{}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, body := get(t, "http://"+g.app.AdminAddr()+"/metrics")
 		for _, line := range strings.Split(body, "\n") {
-			if strings.HasPrefix(line, "tollgate_upstream_duration_seconds_sum{") && strings.Contains(line, `route="`+route+`"`) {
-				f := strings.Fields(line)
-				sum, _ = strconv.ParseFloat(f[len(f)-1], 64)
+			for _, route := range []string{"h1", "h2"} {
+				if strings.HasPrefix(line, "tollgate_upstream_duration_seconds_sum{") && strings.Contains(line, `route="`+route+`"`) {
+					f := strings.Fields(line)
+					sums[route], _ = strconv.ParseFloat(f[len(f)-1], 64)
+				}
 			}
 		}
-		if sum < delay.Seconds() || sum > 5 {
+		if len(sums) == 2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, route := range []string{"h1", "h2"} {
+		sum, ok := sums[route]
+		if !ok {
+			t.Errorf("route %s: no tollgate_upstream_duration_seconds series after 5 s", route)
+		} else if sum < delay.Seconds() || sum > 5 {
 			t.Errorf("route %s: upstream duration sum %v s, want the upstream's %v (or a little more)", route, sum, delay)
 		}
 	}
