@@ -205,6 +205,65 @@ var (
 	forwardedNames = headerBit(keyForwardedFor) | headerBit(keyForwardedProto) | headerBit(keyForwardedHost)
 )
 
+// responseIDName is X-Request-ID as it goes to clients: fasthttp keeps the
+// spelling given to SetCanonical (SPEC §4 and the README write it so).
+const responseIDName = "X-Request-ID"
+
+var (
+	keyResponseID = []byte(responseIDName)
+	responseIDBit = headerBit(responseIDName)
+)
+
+// stampResponse sets X-Request-ID and appends the policies' headers. It
+// first notes the names the response already holds, so a header known to be
+// absent is stored with SetCanonical: fasthttp's Set and Add copy, validate
+// and case-normalise the name on every call, which made each RateLimit
+// field cost ~500 instructions. A name that may be present takes the plain
+// path, so X-Request-ID still replaces and policy headers still append.
+func stampResponse(rh *fasthttp.ResponseHeader, id string, extra [][2]string) {
+	names := responseNames(rh)
+	if names&responseIDBit != 0 {
+		rh.Set(responseIDName, id)
+	} else {
+		rh.SetCanonical(keyResponseID, s2b(id))
+		names |= responseIDBit
+	}
+	for _, kv := range extra {
+		addResponseHeader(rh, &names, kv[0], kv[1])
+	}
+}
+
+// responseNames summarises the header names a response already holds.
+func responseNames(rh *fasthttp.ResponseHeader) headerNames {
+	var n headerNames
+	for k := range rh.All() {
+		n |= headerBit(k)
+	}
+	return n
+}
+
+// addResponseHeader appends a policy's header (policy.Exchange's
+// AddResponseHeader). When the name is certainly absent, SetCanonical
+// stores it as Add would, minus the name's copy and normalisation; names
+// fasthttp treats specially (Content-*, Connection, Server, Set-Cookie,
+// Transfer-Encoding, Trailer, Date: the first letters c, s, t, d), names
+// that may be present and names that are not tokens go through Add.
+func addResponseHeader(rh *fasthttp.ResponseHeader, names *headerNames, name, value string) {
+	bit := headerBit(name)
+	switch {
+	case *names&bit != 0, !runtime.ValidHeaderName(s2b(name), true):
+		rh.Add(name, value)
+		return
+	}
+	switch name[0] | 0x20 {
+	case 'c', 's', 't', 'd':
+		rh.Add(name, value)
+		return
+	}
+	rh.SetCanonical(s2b(name), s2b(value))
+	*names |= bit
+}
+
 // s2b views s as bytes for a fasthttp setter that copies them.
 func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
@@ -252,14 +311,7 @@ func addrOf(a net.Addr) netip.Addr {
 
 // finish stamps what every response carries, whoever produced it.
 func (x *fastExchange) finish() {
-	rh := &x.ctx.Response.Header
-	// Set, not SetCanonical: on a proxied response fasthttp keeps header
-	// names as the upstream sent them and this one as written here
-	// ("X-Request-ID"); on the gateway's own responses it normalises it.
-	rh.Set("X-Request-ID", x.ID)
-	for _, kv := range x.Extra {
-		rh.Add(kv[0], kv[1])
-	}
+	stampResponse(&x.ctx.Response.Header, x.ID, x.Extra)
 	x.Status = x.ctx.Response.StatusCode()
 	x.Committed = true
 	if n := x.ctx.Request.Header.ContentLength(); n > 0 {

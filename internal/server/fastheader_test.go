@@ -127,3 +127,64 @@ func TestSetMatchesFasthttpSet(t *testing.T) {
 		}
 	}
 }
+
+// stampResponse stores what fasthttp's Set (X-Request-ID) and Add (policy
+// headers) would: same header lines, in the same order, on proxied responses
+// (names kept as the upstream wrote them) and on the gateway's own; only
+// the spelling of a name it adds may differ (it is kept as the policy wrote
+// it). Upstream headers of the same name in any case, repeated policy
+// headers, fasthttp's special headers and names that are not tokens all
+// take Add's path.
+func TestStampResponseMatchesSetAndAdd(t *testing.T) {
+	rateLimit := [][2]string{{"RateLimit-Policy", `"c";q=10;w=1`}, {"RateLimit", `"c";r=9;t=1`},
+		{"RateLimit-Limit", "10"}, {"RateLimit-Remaining", "9"}, {"RateLimit-Reset", "1"}}
+	for _, c := range []struct {
+		name     string
+		upstream string // raw response head; "" for the gateway's own response
+		extra    [][2]string
+	}{
+		{"proxied, rate limit fields", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Up: 1\r\n\r\n", rateLimit},
+		{"own response, rate limit fields", "", rateLimit},
+		{"upstream sends the same names", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nratelimit-policy: up\r\nX-REQUEST-ID: up-id\r\nx-cache: HIT\r\nRateLimit: up\r\n\r\n",
+			append([][2]string{{"X-Cache", "MISS"}}, rateLimit...)},
+		{"upstream sends X-Request-ID as written here", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Request-ID: up-id\r\n\r\n", nil},
+		{"two limiters and two Vary", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nVary: Accept-Encoding\r\n\r\n",
+			append(append([][2]string{{"Vary", "Origin"}, {"Vary", "Origin"}}, rateLimit...), rateLimit[:2]...)},
+		{"special and odd names", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+			[][2]string{{"Content-Type", "text/x"}, {"Set-Cookie", "a=b"}, {"Server", "s"}, {"Date", "d"},
+				{"Trailer", "X-T"}, {"Bad Name", "v"}, {"X-Line", "a\r\nb"}, {"", "v"}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var want, got fasthttp.Response
+			for _, r := range []*fasthttp.Response{&want, &got} {
+				if c.upstream != "" {
+					r.Header.DisableNormalizing() // as the upstream client reads it
+					if err := r.Header.Read(bufio.NewReader(strings.NewReader(c.upstream))); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			want.Header.Set(responseIDName, "id-1")
+			for _, kv := range c.extra {
+				want.Header.Add(kv[0], kv[1])
+			}
+			stampResponse(&got.Header, "id-1", c.extra)
+			if w, g := headLines(&want.Header), headLines(&got.Header); w != g {
+				t.Errorf("head differs from Set + Add\nwant:\n%s\ngot:\n%s", w, g)
+			}
+			if c.upstream == "" && !strings.Contains(got.Header.String(), "\r\nRateLimit-Policy: ") {
+				t.Errorf("policy header name not kept as written:\n%s", got.Header.String())
+			}
+		})
+	}
+}
+
+// headLines is a response head with names lower-cased, for comparing heads
+// that may spell names differently.
+func headLines(h *fasthttp.ResponseHeader) string {
+	var b strings.Builder
+	for k, v := range h.All() {
+		b.WriteString(strings.ToLower(string(k)) + ": " + string(v) + "\n")
+	}
+	return b.String()
+}
