@@ -48,7 +48,7 @@ type Base struct {
 	Cons    *policy.Consumer
 	Extra   [][2]string
 	P       []policy.Param // route params, reused buffer
-	vals    map[any]any
+	vals    []keyVal // per-request values (Value/SetValue): a few at most, so a slice
 	// Span is the request's trace span (nil when no tracer is set).
 	Span *tracing.Span
 
@@ -64,8 +64,8 @@ type Base struct {
 // Reset prepares b for a new request, keeping its buffers.
 func (b *Base) Reset() {
 	extra, params, vals := b.Extra[:0], b.P[:0], b.vals
-	clear(vals)
-	*b = Base{Extra: extra, P: params, vals: vals}
+	clear(vals) // drop references to the last request's values
+	*b = Base{Extra: extra, P: params, vals: vals[:0]}
 }
 
 func (b *Base) RequestID() string              { return b.ID }
@@ -100,11 +100,25 @@ func (b *Base) Param(name string) string {
 
 func (b *Base) Params() []policy.Param { return b.P }
 
-func (b *Base) Value(k any) any { return b.vals[k] }
+type keyVal struct{ k, v any }
+
+// Value returns what SetValue stored under k, or nil. Keys compare with ==,
+// as map keys do (a key of a non-comparable type panics either way).
+func (b *Base) Value(k any) any {
+	for i := range b.vals {
+		if b.vals[i].k == k {
+			return b.vals[i].v
+		}
+	}
+	return nil
+}
 
 func (b *Base) SetValue(k, v any) {
-	if b.vals == nil {
-		b.vals = make(map[any]any, 4)
+	for i := range b.vals {
+		if b.vals[i].k == k {
+			b.vals[i].v = v
+			return
+		}
 	}
-	b.vals[k] = v
+	b.vals = append(b.vals, keyVal{k, v})
 }

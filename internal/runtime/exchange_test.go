@@ -2,9 +2,9 @@ package runtime
 
 import "testing"
 
-// Exchanges are pooled: Reset keeps the value map's memory but never a
-// value from the previous request.
-func TestResetForgetsValuesButKeepsTheMap(t *testing.T) {
+// Exchanges are pooled: Reset keeps the values' memory but never a value
+// from the previous request.
+func TestResetForgetsValuesButKeepsTheMemory(t *testing.T) {
 	type claim struct{}
 	var b Base
 	b.SetValue(claim{}, true)
@@ -20,6 +20,34 @@ func TestResetForgetsValuesButKeepsTheMap(t *testing.T) {
 		b.SetValue(claim{}, true)
 		b.Reset()
 	}); n != 0 {
-		t.Fatalf("SetValue after Reset allocates %v times: the map is not reused", n)
+		t.Fatalf("SetValue after Reset allocates %v times: the memory is not reused", n)
+	}
+}
+
+// Value and SetValue behave as a map keyed by comparable values: the key's
+// type counts, a second SetValue replaces, a missing key reads nil.
+func TestValuesActLikeAMap(t *testing.T) {
+	type a struct{}
+	type b struct{}
+	type named string
+	var x Base
+	if v := x.Value(a{}); v != nil {
+		t.Fatalf("empty exchange: Value = %v", v)
+	}
+	x.SetValue(a{}, 1)
+	x.SetValue(b{}, 2)
+	x.SetValue("k", 3)
+	x.SetValue(named("k"), 4)
+	x.SetValue(a{}, 5)
+	for _, c := range []struct {
+		key  any
+		want any
+	}{{a{}, 5}, {b{}, 2}, {"k", 3}, {named("k"), 4}, {"other", nil}, {0, nil}} {
+		if got := x.Value(c.key); got != c.want {
+			t.Errorf("Value(%#v) = %v, want %v", c.key, got, c.want)
+		}
+	}
+	if len(x.vals) != 4 {
+		t.Errorf("%d entries for 4 keys", len(x.vals))
 	}
 }
