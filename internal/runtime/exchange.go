@@ -48,7 +48,7 @@ type Base struct {
 	Cons    *policy.Consumer
 	Extra   [][2]string
 	P       []policy.Param // route params, reused buffer
-	vals    []keyVal // per-request values (Value/SetValue): a few at most, so a slice
+	vals    []keyVal       // per-request values (Value/SetValue): a few at most, so a slice
 	// Span is the request's trace span (nil when no tracer is set).
 	Span *tracing.Span
 
