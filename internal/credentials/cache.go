@@ -300,8 +300,8 @@ func packPublicID(pub string) (uint64, bool) {
 	}
 	var v uint64
 	for i := 0; i < len(pub); i++ {
-		d, ok := base62Digit(pub[i])
-		if !ok {
+		d := base62Value[pub[i]]
+		if d < 0 {
 			return 0, false
 		}
 		v = v*62 + uint64(d)
@@ -309,14 +309,14 @@ func packPublicID(pub string) (uint64, bool) {
 	return v, true
 }
 
-func base62Digit(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'A' <= c && c <= 'Z':
-		return c - 'A' + 10, true
-	case 'a' <= c && c <= 'z':
-		return c - 'a' + 36, true
+// base62Value is a byte's base62 digit (0-9, A-Z, a-z), -1 for other
+// bytes: one table load per character of every key a request presents.
+var base62Value = func() (t [256]int8) {
+	for i := range t {
+		t[i] = -1
 	}
-	return 0, false
-}
+	for i, c := range "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" {
+		t[c] = int8(i)
+	}
+	return t
+}()

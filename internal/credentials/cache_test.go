@@ -346,3 +346,37 @@ func BenchmarkCheckBasicRemembered(b *testing.B) {
 		}
 	}
 }
+
+// packPublicID reads a public id as a base62 number (digits, then upper,
+// then lower case) and refuses any other byte or length.
+func TestPackPublicID(t *testing.T) {
+	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	for _, c := range []struct {
+		pub  string
+		want uint64
+		ok   bool
+	}{
+		{"00000000", 0, true},
+		{"00000001", 1, true},
+		{"0000000A", 10, true},
+		{"0000000a", 36, true},
+		{"0000000z", 61, true},
+		{"00000010", 62, true},
+		{"zzzzzzzz", 218340105584895, true}, // 62^8 - 1
+		{"0000000-", 0, false},
+		{"0000000\xff", 0, false},
+		{"0000000", 0, false},
+		{"000000000", 0, false},
+	} {
+		got, ok := packPublicID(c.pub)
+		if got != c.want || ok != c.ok {
+			t.Errorf("packPublicID(%q) = %d, %v; want %d, %v", c.pub, got, ok, c.want, c.ok)
+		}
+	}
+	for b := 0; b < 256; b++ {
+		_, ok := packPublicID("0000000" + string([]byte{byte(b)}))
+		if want := strings.IndexByte(alphabet, byte(b)) >= 0; ok != want {
+			t.Errorf("byte %q: accepted %v, want %v", byte(b), ok, want)
+		}
+	}
+}
