@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -247,11 +248,11 @@ func responseNames(rh *fasthttp.ResponseHeader) headerNames {
 // stores it as Add would, minus the name's copy and normalisation; names
 // fasthttp treats specially (Content-*, Connection, Server, Set-Cookie,
 // Transfer-Encoding, Trailer, Date: the first letters c, s, t, d), names
-// that may be present and names that are not tokens go through Add.
+// that may be present and names holding control bytes (Add turns CR and LF
+// into spaces) go through Add.
 func addResponseHeader(rh *fasthttp.ResponseHeader, names *headerNames, name, value string) {
 	bit := headerBit(name)
-	switch {
-	case *names&bit != 0, !runtime.ValidHeaderName(s2b(name), true):
+	if *names&bit != 0 || len(name) == 0 || !noControlBytes(name) {
 		rh.Add(name, value)
 		return
 	}
@@ -262,6 +263,26 @@ func addResponseHeader(rh *fasthttp.ResponseHeader, names *headerNames, name, va
 	}
 	rh.SetCanonical(s2b(name), s2b(value))
 	*names |= bit
+}
+
+// noControlBytes reports whether s is free of bytes below 0x20, eight at a
+// time: the test runs on every name a policy adds to every response.
+func noControlBytes(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		v := binary.LittleEndian.Uint64(s2b(s[i : i+8]))
+		// Some byte is below 0x20 exactly when this is non-zero
+		// (the "haszero/hasless" word test).
+		if (v-0x2020202020202020)&^v&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] < 0x20 {
+			return false
+		}
+	}
+	return true
 }
 
 // s2b views s as bytes for a fasthttp setter that copies them.

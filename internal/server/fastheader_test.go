@@ -188,3 +188,17 @@ func headLines(h *fasthttp.ResponseHeader) string {
 	}
 	return b.String()
 }
+
+func TestNoControlBytes(t *testing.T) {
+	for n := 0; n <= 20; n++ {
+		for pos := 0; pos < n; pos++ {
+			for _, c := range []byte{0, '\t', '\n', '\r', 0x1f, ' ', 'A', 0x7f, 0x80, 0xff} {
+				b := []byte(strings.Repeat("a", n))
+				b[pos] = c
+				if got, want := noControlBytes(string(b)), c >= 0x20; got != want {
+					t.Fatalf("noControlBytes(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+}
