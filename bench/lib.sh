@@ -21,3 +21,17 @@ need_debian() {
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
+
+# cputicks PID... prints the CPU time (user + system, in clock ticks) that
+# the processes and their children have used so far.
+cputicks() {
+  local p t=0 f
+  for p in "$@" $(for p in "$@"; do pgrep -P "$p"; done); do
+    # fields after the ")" that closes the command name: utime is the 12th, stime the 13th
+    f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+    set -- $f
+    t=$((t + ${12} + ${13}))
+  done
+  echo "$t"
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
