@@ -7,7 +7,7 @@ package credentials
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"sync"
@@ -177,23 +177,35 @@ func (c *Cache) Close() {
 // LookupKey authenticates a presented API key at now. It does no I/O.
 // The returned consumer is shared: callers must not modify it.
 func (c *Cache) LookupKey(key string, now time.Time) (*policy.Consumer, error) {
-	pub, secret, ok := store.ParseKey(key)
+	// SplitKey, not ParseKey: a public id that is not base62 fails to
+	// decode here, and a secret that is not cannot hash to a stored one.
+	pub, secret, ok := store.SplitKey(key)
 	if !ok {
 		return nil, ErrUnknown
 	}
-	id, _ := packPublicID(pub)
+	id, ok := packPublicID(pub)
 	sh := &c.shards[id%shardCount]
 	sh.mu.RLock()
 	e, found := sh.m[id]
 	sh.mu.RUnlock()
 	h := store.HashSecret(secret) // hashed even when not found: same work either way
-	if !found || subtle.ConstantTimeCompare(h[:], e.hash[:]) != 1 {
+	if !ok || !found || !equal32(&h, &e.hash) {
 		return nil, ErrUnknown
 	}
 	if e.expires != 0 && now.UnixNano() >= e.expires {
 		return nil, ErrExpired
 	}
 	return e.slot.consumer()
+}
+
+// equal32 compares two hashes in constant time, a word at a time
+// (subtle.ConstantTimeCompare goes byte by byte).
+func equal32(a, b *[32]byte) bool {
+	var v uint64
+	for i := 0; i < 32; i += 8 {
+		v |= binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:])
+	}
+	return v == 0
 }
 
 func (s *consumerSlot) consumer() (*policy.Consumer, error) {

@@ -380,3 +380,48 @@ func TestPackPublicID(t *testing.T) {
 		}
 	}
 }
+
+// equal32 agrees with a plain comparison, whichever byte differs.
+func TestEqual32(t *testing.T) {
+	var a [32]byte
+	for i := range a {
+		a[i] = byte(i * 7)
+	}
+	b := a
+	if !equal32(&a, &b) {
+		t.Fatal("equal hashes compared unequal")
+	}
+	for i := range b {
+		for _, bit := range []byte{1, 0x80} {
+			c := a
+			c[i] ^= bit
+			if equal32(&a, &c) {
+				t.Fatalf("hashes differing in byte %d (bit %#x) compared equal", i, bit)
+			}
+		}
+	}
+}
+
+// A key with a character outside base62 is unknown whichever part holds it,
+// though LookupKey only splits keys (the public id must decode and the
+// secret must hash to a stored one).
+func TestLookupKeyRefusesNonBase62(t *testing.T) {
+	snap, key := synthetic(1)
+	c := NewStatic(snap)
+	good := key(0)
+	if _, err := c.LookupKey(good, time.Now()); err != nil {
+		t.Fatalf("issued key refused: %v", err)
+	}
+	for i := len(store.KeyPrefix); i < len(good); i++ {
+		if good[i] == '_' {
+			continue
+		}
+		for _, ch := range []byte{'-', '!', 0, 0xff} {
+			bad := []byte(good)
+			bad[i] = ch
+			if _, err := c.LookupKey(string(bad), time.Now()); err == nil {
+				t.Fatalf("key with %q at %d accepted", ch, i)
+			}
+		}
+	}
+}

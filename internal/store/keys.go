@@ -65,6 +65,18 @@ func KeyDisplayPrefix(publicID string) string { return KeyPrefix + publicID }
 // ParseKey splits a presented key into its public id and secret. It does not
 // allocate; ok is false for anything not shaped like a tollgate key.
 func ParseKey(key string) (publicID, secret string, ok bool) {
+	publicID, secret, ok = SplitKey(key)
+	if !ok || !isBase62(publicID) || !isBase62(secret) {
+		return "", "", false
+	}
+	return publicID, secret, true
+}
+
+// SplitKey is ParseKey without the character checks: prefix, lengths and
+// the separator only. It is for lookups that check the rest anyway (the
+// public id must decode, the secret's hash must match a stored one, and
+// stored secrets are base62), so they skip a table load per character.
+func SplitKey(key string) (publicID, secret string, ok bool) {
 	rest, found := strings.CutPrefix(key, KeyPrefix)
 	if !found || len(rest) < KeyPublicLen+1+KeySecretLen || len(rest) > KeyPublicLen+1+keySecretMaxLen {
 		return "", "", false
@@ -72,11 +84,7 @@ func ParseKey(key string) (publicID, secret string, ok bool) {
 	if rest[KeyPublicLen] != '_' {
 		return "", "", false
 	}
-	publicID, secret = rest[:KeyPublicLen], rest[KeyPublicLen+1:]
-	if !isBase62(publicID) || !isBase62(secret) {
-		return "", "", false
-	}
-	return publicID, secret, true
+	return rest[:KeyPublicLen], rest[KeyPublicLen+1:], true
 }
 
 func isBase62(s string) bool {
