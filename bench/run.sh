@@ -204,7 +204,7 @@ routes:
 YAML
 rm -rf "$OUT/data-mem"
 GOMAXPROCS=1 taskset -c 0 "$OUT/tollgate" serve -c "$OUT/tollgate-mem.yaml" 2>"$OUT/tollgate-mem.log" & TGM=$!; pids+=($TGM)
-for _ in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:9108/ && break; sleep 0.2; done
+for _ in $(seq 50); do curl -fs -o /dev/null http://127.0.0.1:9108/ && break; sleep 0.2; done
 mem() { awk '/VmRSS/ {r=$2} /RssAnon/ {a=$2} END {printf "RSS %.1f MiB (anonymous %.1f MiB)", r/1024, a/1024}' "/proc/$TGM/status"; }
 printf '
 tollgate memory with %d connections
