@@ -178,7 +178,7 @@ routes:
       rate_limit: { limit: 1000000000, window: 1s, by: consumer, mode: local }
 YAML
     GOMAXPROCS=1 taskset -c 0 "$OUT/tollgate" serve -c "$OUT/tollgate-redis.yaml" 2>"$OUT/tollgate-redis.log" & TGR=$!; pids+=($TGR)
-    for _ in $(seq 50); do curl -fsS -o /dev/null -H "X-API-Key: $RKEY" http://127.0.0.1:9105/strict/x && break; sleep 0.2; done
+    for _ in $(seq 50); do curl -fs -o /dev/null -H "X-API-Key: $RKEY" http://127.0.0.1:9105/strict/x && break; sleep 0.2; done
     scen "key_auth + rate_limit (Redis strict)" http://127.0.0.1:9105/strict/items/1 "$TGR" -H "X-API-Key: $RKEY"
     scen "key_auth + rate_limit (Redis local)" http://127.0.0.1:9105/local/items/1 "$TGR" -H "X-API-Key: $RKEY"
   fi
