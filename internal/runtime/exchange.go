@@ -103,7 +103,8 @@ func (b *Base) Params() []policy.Param { return b.P }
 type keyVal struct{ k, v any }
 
 // Value returns what SetValue stored under k, or nil. Keys compare with ==,
-// as map keys do (a key of a non-comparable type panics either way).
+// so use comparable keys, as for context values (a zero-size struct type
+// of the policy's own is the usual key).
 func (b *Base) Value(k any) any {
 	for i := range b.vals {
 		if b.vals[i].k == k {
