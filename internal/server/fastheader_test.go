@@ -202,3 +202,44 @@ func TestNoControlBytes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzStampResponse: for any upstream header names and any policy headers,
+// on proxied and on the gateway's own (normalising) responses, stamping
+// gives the head Set + Add give (names compared case-insensitively).
+func FuzzStampResponse(f *testing.F) {
+	f.Add("X-Cache\nratelimit", "RateLimit\nRateLimit\nX-Cache\nVary", "v", false)
+	f.Add("", "Content-Type\nX-Request-ID\nSet-Cookie", "a\r\nb", true)
+	f.Add("Vary\nVARY", "vary\nDate\nTrailer", "1", false)
+	f.Fuzz(func(t *testing.T, upstream, extra, value string, own bool) {
+		var head strings.Builder
+		head.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n")
+		for _, n := range strings.Split(upstream, "\n") {
+			if n == "" || !runtime.ValidHeaderName([]byte(n), true) {
+				continue
+			}
+			head.WriteString(n + ": up\r\n")
+		}
+		head.WriteString("\r\n")
+		var kvs [][2]string
+		for _, n := range strings.Split(extra, "\n") {
+			kvs = append(kvs, [2]string{n, value})
+		}
+		var want, got fasthttp.Response
+		for _, r := range []*fasthttp.Response{&want, &got} {
+			if !own { // a proxied response, read as the upstream client reads it
+				r.Header.DisableNormalizing()
+			}
+			if err := r.Header.Read(bufio.NewReader(strings.NewReader(head.String()))); err != nil {
+				t.Skip()
+			}
+		}
+		want.Header.Set(responseIDName, "id")
+		for _, kv := range kvs {
+			want.Header.Add(kv[0], kv[1])
+		}
+		stampResponse(&got.Header, "id", kvs)
+		if w, g := headLines(&want.Header), headLines(&got.Header); w != g {
+			t.Fatalf("head differs from Set + Add\nwant:\n%s\ngot:\n%s", w, g)
+		}
+	})
+}
