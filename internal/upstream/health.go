@@ -54,7 +54,11 @@ func (c *checker) run(ctx context.Context) {
 	ticker := time.NewTicker(c.hs.interval)
 	defer ticker.Stop()
 	for {
-		c.observe(c.check(ctx))
+		ok := c.check(ctx)
+		if ctx.Err() != nil {
+			return // stopped mid-check: the cut probe says nothing about the target
+		}
+		c.observe(ok)
 		select {
 		case <-ctx.Done():
 			return

@@ -151,13 +151,24 @@ func (e *targetEntry) syncChecker(t *Target, s *settings, retire *[]func()) {
 	if e.checker != nil && s.health != nil && e.hs == *s.health && e.checker.rt == http.RoundTripper(e.cl.rt) {
 		return
 	}
-	if e.checker != nil {
-		*retire = append(*retire, e.checker.stop)
-		e.checker = nil
-	}
+	old := e.checker
+	e.checker = nil
 	if s.health == nil {
-		e.st.healthy.Store(true) // no active checks: nothing can mark it down
+		// No active checks: nothing could bring the target back, so it is
+		// healthy. Marked once the old checker has stopped (retire runs
+		// before Update returns): a probe of its still in flight would
+		// otherwise mark the target down again, for good.
+		st := e.st
+		*retire = append(*retire, func() {
+			if old != nil {
+				old.stop()
+			}
+			st.healthy.Store(true)
+		})
 		return
+	}
+	if old != nil {
+		*retire = append(*retire, old.stop)
 	}
 	e.hs = *s.health
 	e.checker = startChecker(t, e.hs, s.expect)
