@@ -58,28 +58,7 @@ routes:
       key_auth: {}
       rate_limit: { limit: 1000000000, window: 1s, by: consumer }
 YAML
-cat > "$OUT/nginx.conf" <<NGX
-worker_processes 1;
-master_process off;
-daemon off;
-pid $PWD/$OUT/nginx.pid;
-error_log $PWD/$OUT/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  upstream origin { server 127.0.0.1:9201; keepalive 256; }
-  server {
-    listen 127.0.0.1:9205;
-    location / {
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-    }
-  }
-}
-NGX
+nginx_conf "$OUT/nginx.conf" 9205 9201 'master_process off;' 'keepalive_requests 1000000;'
 
 # count NAME PORT N PATH [HEADER] -- CMD... -> total instructions of CMD
 # after a 2,000-request warm-up and N requests.

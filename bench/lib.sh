@@ -35,3 +35,34 @@ cputicks() {
   echo "$t"
 }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# nginx_conf FILE LISTEN_PORT UPSTREAM_PORT [MAIN] [HTTP] writes the plain
+# reverse proxy every bench compares against: one worker, keepalive to the
+# upstream, X-Forwarded-For as tollgate sets it. MAIN and HTTP are extra
+# directives for the main and http blocks.
+nginx_conf() {
+  local file=$1 listen=$2 upstream=$3 main=${4:-} http=${5:-} dir
+  dir=$(cd "$(dirname "$file")" && pwd)
+  cat > "$file" <<NGX
+worker_processes 1;
+daemon off;
+$main
+pid $dir/nginx.pid;
+error_log $dir/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  $http
+  upstream origin { server 127.0.0.1:$upstream; keepalive 256; }
+  server {
+    listen 127.0.0.1:$listen;
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+  }
+}
+NGX
+}

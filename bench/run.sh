@@ -30,26 +30,7 @@ go build -o "$OUT/upstream" ./bench/upstream
 
 taskset -c 1 "$OUT/upstream" -addr 127.0.0.1:9101 & pids+=($!)
 
-cat > "$OUT/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $PWD/$OUT/nginx.pid;
-error_log $PWD/$OUT/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream origin { server 127.0.0.1:9101; keepalive 256; }
-  server {
-    listen 127.0.0.1:9102;
-    location / {
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-    }
-  }
-}
-NGX
+nginx_conf "$OUT/nginx.conf" 9102 9101
 taskset -c 0 "$NGINX" -c "$PWD/$OUT/nginx.conf" -p "$PWD/$OUT" 2>/dev/null & NG=$!; pids+=($NG)
 
 cat > "$OUT/tollgate.yaml" <<YAML

@@ -26,26 +26,7 @@ fi
 go build -o "$OUT/tollgate" ./cmd/tollgate
 go build -o "$OUT/upstream" ./bench/upstream
 
-cat > "$OUT/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $PWD/$OUT/nginx.pid;
-error_log $PWD/$OUT/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream origin { server 127.0.0.1:9301; keepalive 256; }
-  server {
-    listen 127.0.0.1:9302;
-    location / {
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-    }
-  }
-}
-NGX
+nginx_conf "$OUT/nginx.conf" 9302 9301
 cat > "$OUT/tollgate.yaml" <<YAML
 listen: { proxy: "127.0.0.1:9303", admin: "127.0.0.1:9304", portal: "" }
 store: "sqlite://$PWD/$OUT/data/tollgate.db"
