@@ -312,7 +312,7 @@ func packPublicID(pub string) (uint64, bool) {
 	}
 	var v uint64
 	for i := 0; i < len(pub); i++ {
-		d := base62Value[pub[i]]
+		d := store.Base62Digit(pub[i])
 		if d < 0 {
 			return 0, false
 		}
@@ -320,15 +320,3 @@ func packPublicID(pub string) (uint64, bool) {
 	}
 	return v, true
 }
-
-// base62Value is a byte's base62 digit (0-9, A-Z, a-z), -1 for other
-// bytes: one table load per character of every key a request presents.
-var base62Value = func() (t [256]int8) {
-	for i := range t {
-		t[i] = -1
-	}
-	for i, c := range "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" {
-		t[c] = int8(i)
-	}
-	return t
-}()

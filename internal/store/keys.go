@@ -89,21 +89,25 @@ func SplitKey(key string) (publicID, secret string, ok bool) {
 
 func isBase62(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if !base62Char[s[i]] {
+		if base62Digits[s[i]] < 0 {
 			return false
 		}
 	}
 	return true
 }
 
-// base62Char marks [0-9A-Za-z]: one table load per byte, as every request
-// with an API key checks some fifty of them.
-var base62Char = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
+// Base62Digit is c's value as a base62 digit (0-9, A-Z, a-z: 0 to 61), or
+// -1 when c is not one.
+func Base62Digit(c byte) int8 { return base62Digits[c] }
+
+// base62Digits is the alphabet inverted: one table load per byte, as every
+// request with an API key checks some fifty of them.
+var base62Digits = func() (t [256]int8) {
+	for i := range t {
+		t[i] = -1
 	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c], t[c-'A'+'a'] = true, true
+	for i := range len(base62) {
+		t[base62[i]] = int8(i)
 	}
 	return t
 }()
