@@ -115,6 +115,34 @@ func TestRegistryUpdateHealthRemovedMarksHealthy(t *testing.T) {
 	}
 }
 
+// A health probe cut short because its checker was stopped (a reload, a
+// shutdown) says nothing about the target: it must not count as a failure.
+func TestStoppedCheckerDoesNotMarkTargetDown(t *testing.T) {
+	probing := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var probes atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if probes.Add(1) > 1 { // the first probe passes; later ones hang
+			probing <- struct{}{}
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	svc := service("a", "", srv.URL)
+	svc.Health = &config.Health{Path: "/healthz", Interval: dur(10 * time.Millisecond),
+		Timeout: dur(5 * time.Second), UnhealthyThreshold: 1}
+	r, p := newPool(t, svc)
+	<-probing // a probe is in flight
+	r.Close() // stops the checker, cutting that probe
+	if !p.Snapshot()[0].Healthy {
+		t.Fatal("a probe cut by stopping its checker marked the target down")
+	}
+}
+
 func TestRegistryUpdateRejectsBadServicesAtomically(t *testing.T) {
 	r, p := newPool(t, service("good", "", fakeTargets(1)...))
 	neg := -1
