@@ -41,16 +41,8 @@ for cmd in upstream fastbaseline fixedload seedkeys; do go build -o "$OUT/$cmd" 
 
 rm -rf "$OUT/data"
 KEY=$("$OUT/seedkeys" -store "sqlite://$PWD/$OUT/data/tollgate.db" -keys 1)
-cat > "$OUT/tollgate.yaml" <<YAML
-listen: { proxy: "127.0.0.1:9202", admin: "127.0.0.1:9203", portal: "" }
-store: "sqlite://$PWD/$OUT/data/tollgate.db"
-services:
-  - name: origin
-    targets: ["http://127.0.0.1:9201"]
-routes:
-  - name: plain
-    service: origin
-    match: { paths: ["/"] }
+tollgate_yaml "$OUT/tollgate.yaml" 9202 9203 9201 "$OUT/data"
+cat >> "$OUT/tollgate.yaml" <<YAML
   - name: keyrl
     service: origin
     match: { paths: ["/keyrl/{rest...}"] }

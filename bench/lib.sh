@@ -66,3 +66,25 @@ http {
 }
 NGX
 }
+
+# tollgate_yaml FILE PROXY_PORT ADMIN_PORT UPSTREAM_PORT DATA_DIR [TOP] writes
+# the gateway config the benches share: an SQLite store in DATA_DIR, one
+# service "origin" on the upstream, and the plain route "/". TOP is extra
+# top-level config; a bench appends its own routes after the plain one.
+tollgate_yaml() {
+  local file=$1 proxy=$2 admin=$3 upstream=$4 data=$5 top=${6:-} dir
+  mkdir -p "$data"
+  dir=$(cd "$data" && pwd)
+  cat > "$file" <<YAML
+listen: { proxy: "127.0.0.1:$proxy", admin: "127.0.0.1:$admin", portal: "" }
+store: "sqlite://$dir/tollgate.db"
+services:
+  - name: origin
+    targets: ["http://127.0.0.1:$upstream"]
+$top
+routes:
+  - name: plain
+    service: origin
+    match: { paths: ["/"] }
+YAML
+}

@@ -33,17 +33,8 @@ taskset -c 1 "$OUT/upstream" -addr 127.0.0.1:9101 & pids+=($!)
 nginx_conf "$OUT/nginx.conf" 9102 9101
 taskset -c 0 "$NGINX" -c "$PWD/$OUT/nginx.conf" -p "$PWD/$OUT" 2>/dev/null & NG=$!; pids+=($NG)
 
-cat > "$OUT/tollgate.yaml" <<YAML
-listen: { proxy: "127.0.0.1:9103", admin: "127.0.0.1:9104", portal: "" }
-store: "sqlite://$PWD/$OUT/data/tollgate.db"
-services:
-  - name: origin
-    targets: ["http://127.0.0.1:9101"]
-${TOLLGATE_EXTRA:-}
-routes:
-  - name: plain
-    service: origin
-    match: { paths: ["/"] }
+tollgate_yaml "$OUT/tollgate.yaml" 9103 9104 9101 "$OUT/data" "${TOLLGATE_EXTRA:-}"
+cat >> "$OUT/tollgate.yaml" <<YAML
   - name: keyauth
     service: origin
     match: { paths: ["/keyauth/{rest...}"] }
@@ -172,17 +163,7 @@ fi
 # rounds (steady state: recycled buffers are resident). RSS counts the
 # binary's mapped pages too, so the anonymous part is printed beside it.
 go build -o "$OUT/holdconns" ./bench/holdconns
-cat > "$OUT/tollgate-mem.yaml" <<YAML
-listen: { proxy: "127.0.0.1:9108", admin: "127.0.0.1:9109", portal: "" }
-store: "sqlite://$PWD/$OUT/data-mem/tollgate.db"
-services:
-  - name: origin
-    targets: ["http://127.0.0.1:9101"]
-routes:
-  - name: plain
-    service: origin
-    match: { paths: ["/"] }
-YAML
+tollgate_yaml "$OUT/tollgate-mem.yaml" 9108 9109 9101 "$OUT/data-mem"
 rm -rf "$OUT/data-mem"
 GOMAXPROCS=1 taskset -c 0 "$OUT/tollgate" serve -c "$OUT/tollgate-mem.yaml" 2>"$OUT/tollgate-mem.log" & TGM=$!; pids+=($TGM)
 for _ in $(seq 50); do curl -fs -o /dev/null http://127.0.0.1:9108/ && break; sleep 0.2; done

@@ -27,17 +27,7 @@ go build -o "$OUT/tollgate" ./cmd/tollgate
 go build -o "$OUT/upstream" ./bench/upstream
 
 nginx_conf "$OUT/nginx.conf" 9302 9301
-cat > "$OUT/tollgate.yaml" <<YAML
-listen: { proxy: "127.0.0.1:9303", admin: "127.0.0.1:9304", portal: "" }
-store: "sqlite://$PWD/$OUT/data/tollgate.db"
-services:
-  - name: origin
-    targets: ["http://127.0.0.1:9301"]
-routes:
-  - name: plain
-    service: origin
-    match: { paths: ["/"] }
-YAML
+tollgate_yaml "$OUT/tollgate.yaml" 9303 9304 9301 "$OUT/data"
 rm -rf "$OUT/data"
 
 taskset -c 1 "$OUT/upstream" -addr 127.0.0.1:9301 & pids+=($!)
