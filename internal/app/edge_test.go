@@ -2,16 +2,12 @@ package app_test
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http2"
 )
 
 // raw sends bytes on a fresh connection and returns the status line and
@@ -86,10 +82,7 @@ func TestEdgeProbesHTTP1(t *testing.T) {
 
 func TestEdgeProbesHTTP2(t *testing.T) {
 	g := edgeGateway(t)
-	client := &http.Client{Transport: &http2.Transport{AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		}}}
+	client := h2cClient()
 	cases := []struct {
 		name, path string
 		hdr        map[string]string

@@ -1,8 +1,6 @@
 package app_test
 
 import (
-	"context"
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -10,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http2"
 )
 
 // TestPolicyOutcomeMetrics: cache hits and misses, rate-limit and quota
@@ -124,10 +120,7 @@ func TestUpstreamLatencyOnBothFrontEnds(t *testing.T) {
 	if resp, _ := get(t, g.url+"/h1"); resp.StatusCode != 200 {
 		t.Fatalf("HTTP/1.1: status %d", resp.StatusCode)
 	}
-	h2 := &http.Client{Transport: &http2.Transport{AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		}}}
+	h2 := h2cClient()
 	resp, err := h2.Get(g.url + "/h2")
 	if err != nil {
 		t.Fatal(err)
