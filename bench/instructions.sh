@@ -20,7 +20,8 @@
 # Each target runs twice under cachegrind, with N1 and N2 requests after a
 # warm-up; (I2 - I1) / (N2 - N1) cancels start-up and warm-up exactly.
 # Go targets run with GOMAXPROCS=1 and GODEBUG=asyncpreemptoff=1 (valgrind
-# handles Go's preemption signals badly). Not run in CI.
+# handles Go's preemption signals badly) and cpu.rdtscp=off (valgrind cannot
+# decode RDTSCP, which the runtime's cputicks uses where the CPU has it). Not run in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -58,7 +59,7 @@ count() {
   local name=$1 port=$2 n=$3 path=$4 header=$5; shift 6
   local file="$OUT/cachegrind.$name.$n"
   rm -f "$file"
-  GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1 valgrind --tool=cachegrind --cache-sim=no \
+  GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off valgrind --tool=cachegrind --cache-sim=no \
     --cachegrind-out-file="$file" "$@" >"$OUT/$name.log" 2>&1 &
   local vg=$!
   for _ in $(seq 120); do
