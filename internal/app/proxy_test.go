@@ -138,7 +138,8 @@ routes:
     strip_prefix: /api
 `)
 	resp, body := get(t, g.url+"/api/users/7?x=1", "X-Request-ID", "client-id-1", "Connection", "X-Secret",
-		"X-Secret", "s3cret", "Keep-Alive", "timeout=5", "X-Consumer-ID", "forged", "X-Forwarded-For", "6.6.6.6")
+		"X-Secret", "s3cret", "Keep-Alive", "timeout=5", "X-Consumer-ID", "forged", "X-Forwarded-For", "6.6.6.6",
+		"X-Forwarded-Proto", "https", "X-Forwarded-Host", "forged.example")
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
@@ -157,8 +158,15 @@ routes:
 	if xff := s.header("X-Forwarded-For"); xff != "127.0.0.1" {
 		t.Errorf("X-Forwarded-For from an untrusted peer = %q, want 127.0.0.1", xff)
 	}
-	if s.header("X-Forwarded-Proto") != "http" || s.header("X-Forwarded-Host") == "" {
-		t.Errorf("X-Forwarded-Proto/Host missing: %v", s.Headers)
+	// Replaced, not joined: each arrives once, with the gateway's value.
+	if s.header("X-Forwarded-Proto") != "http" || s.header("X-Forwarded-Host") != strings.TrimPrefix(g.url, "http://") {
+		t.Errorf("X-Forwarded-Proto/Host from an untrusted peer kept or missing: %v", s.Headers)
+	}
+	// A request carrying none of them gets each once too.
+	_, body = get(t, g.url+"/api/plain")
+	if s := decode(t, body); s.header("X-Forwarded-For") != "127.0.0.1" || s.header("X-Forwarded-Proto") != "http" ||
+		s.header("X-Forwarded-Host") != strings.TrimPrefix(g.url, "http://") || len(s.Headers["X-Request-Id"]) != 1 {
+		t.Errorf("forwarding headers of a bare request: %v", s.Headers)
 	}
 
 	resp, _ = get(t, g.url+"/api/x", "Connection", "X-Request-ID")

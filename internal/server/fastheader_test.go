@@ -128,6 +128,32 @@ func TestSetMatchesFasthttpSet(t *testing.T) {
 	}
 }
 
+// Set and Del through the policy view replace and remove a header the
+// request carries in any case, and add one it does not carry once.
+func TestSetAndDelOnPresentAndAbsentNames(t *testing.T) {
+	const raw = "GET / HTTP/1.1\r\nHost: h\r\nx-consumer-id: forged\r\nX-Keep: 1\r\n\r\n"
+	x := scanned(t, raw)
+	h := x.Header()
+	h.Set("X-Consumer-ID", "c1")   // present (other case): replaced
+	h.Set("X-Consumer-Name", "n1") // absent: appended
+	h.Set("X-Consumer-Name", "n2") // now present: replaced
+	h.Del("X-Absent")              // absent: nothing to do
+	h.Del("X-KEEP")                // present: removed
+	rh := &x.ctx.Request.Header
+	if got := rh.PeekAll("X-Consumer-Id"); len(got) != 1 || string(got[0]) != "c1" {
+		t.Errorf("X-Consumer-ID = %q, want one c1", got)
+	}
+	if got := rh.PeekAll("X-Consumer-Name"); len(got) != 1 || string(got[0]) != "n2" {
+		t.Errorf("X-Consumer-Name = %q, want one n2", got)
+	}
+	if rh.Peek("X-Keep") != nil {
+		t.Error("Del left X-Keep")
+	}
+	if got, want := rh.String(), "GET / HTTP/1.1\r\nHost: h\r\nX-Consumer-Id: c1\r\nX-Consumer-Name: n2\r\n\r\n"; got != want {
+		t.Errorf("header\n%q\nwant\n%q", got, want)
+	}
+}
+
 // stampResponse stores what fasthttp's Set (X-Request-ID) and Add (policy
 // headers) would: same header lines, in the same order, on proxied responses
 // (names kept as the upstream wrote them) and on the gateway's own; only
