@@ -104,7 +104,12 @@ func (s *Server) newFast(readBuffer int) *fasthttp.Server {
 		DisablePreParseMultipartForm:  true,
 		SecureErrorLogMessage:         true,
 		CloseOnShutdown:               true,
-		Logger:                        fastLogger{s.log},
+		// A connection holds its write buffer only while a response is
+		// written, not while it waits for its next request or for the
+		// upstream. With StreamRequestBody the read buffer stays (fasthttp
+		// cannot release it safely), so keep-alive requests pay no extra read.
+		ReduceMemoryUsage: true,
+		Logger:            fastLogger{s.log},
 		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
 			return fasthttp.RequestConfig{ReadTimeout: bodyTimeout, MaxRequestBodySize: 1 << 40}
 		},

@@ -38,8 +38,11 @@ type edgeConn struct {
 	r io.Reader // the bytes read while sniffing, then the connection
 
 	bufSize int    // fasthttp's read buffer size (0: no spill)
-	buf     []byte // the last whole bufSize buffer Read was handed
+	buf     []byte // the last whole bufSize buffer Read was handed, less pre
+	pre     []byte // the byte before buf in fasthttp's buffer, if any (below)
 	last    []byte // what the last Read filled
+	lone    byte   // the byte of the last Read when it was a one-byte read
+	hadLone bool
 
 	// detached: the connection now belongs to the large front end; the
 	// small one's remaining writes, deadlines and Close are ignored.
@@ -100,9 +103,16 @@ func (c *edgeConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.r.Read(p)
 	if n > 0 && c.bufSize > 0 {
-		if cap(p) == c.bufSize {
-			c.buf = p[:cap(p)]
+		switch {
+		case cap(p) == c.bufSize:
+			c.buf, c.pre = p[:cap(p)], nil
+		case cap(p) == c.bufSize-1 && c.hadLone:
+			// With ReduceMemoryUsage fasthttp reads a connection's first
+			// byte on its own (one-byte read), puts it at the start of its
+			// buffer and reads the rest behind it.
+			c.buf, c.pre = p[:cap(p)], []byte{c.lone}
 		}
+		c.lone, c.hadLone = p[0], cap(p) == 1
 		c.last = p[:n]
 	}
 	return n, err
@@ -115,7 +125,7 @@ func (c *edgeConn) head() []byte {
 	if len(c.buf) == 0 || len(c.last) == 0 || &c.last[len(c.last)-1] != &c.buf[len(c.buf)-1] {
 		return nil
 	}
-	return bytes.Clone(c.buf)
+	return append(bytes.Clone(c.pre), c.buf...)
 }
 
 // spill detaches the connection after fasthttp's buffer filled up with an

@@ -45,6 +45,45 @@ func TestEdgeConnFindsTheOverflowingHead(t *testing.T) {
 	}
 }
 
+// With ReduceMemoryUsage fasthttp reads a new connection's first byte on
+// its own, then fills its buffer behind that byte (firstByteReader): the
+// head replayed must still start with that byte.
+func TestEdgeConnFindsTheHeadAfterAFirstByteRead(t *testing.T) {
+	const size = 64
+	big := "GET /big HTTP/1.1\r\nX: " + strings.Repeat("y", 3*size) + "\r\n\r\n"
+	for _, chunk := range []int{1 << 10, 1, 7} {
+		ec := &edgeConn{r: &chunked{r: strings.NewReader(big), n: chunk}, bufSize: size}
+		var one [1]byte
+		if n, err := ec.Read(one[:]); n != 1 || err != nil {
+			t.Fatalf("first byte: %d %v", n, err)
+		}
+		br := bufio.NewReaderSize(&firstByte{c: ec, b: one[0]}, size)
+		if _, err := br.Peek(size + 1); err != bufio.ErrBufferFull {
+			t.Fatalf("peek error %v, want ErrBufferFull", err)
+		}
+		if got, want := string(ec.head()), big[:size]; got != want {
+			t.Fatalf("chunk %d: head = %q\nwant   %q", chunk, got, want)
+		}
+	}
+}
+
+// firstByte is fasthttp's firstByteReader: the byte read on its own, then
+// the connection, into the rest of the caller's slice.
+type firstByte struct {
+	c    io.Reader
+	b    byte
+	done bool
+}
+
+func (f *firstByte) Read(p []byte) (int, error) {
+	if f.done || len(p) == 0 {
+		return f.c.Read(p)
+	}
+	p[0], f.done = f.b, true
+	n, err := f.c.Read(p[1:])
+	return n + 1, err
+}
+
 // When the last read did not fill the buffer (it went elsewhere, e.g. a
 // body copied into the caller's slice), there is nothing to replay.
 func TestEdgeConnNoHeadWhenTheBufferIsNotFull(t *testing.T) {
