@@ -22,6 +22,16 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
+# wait_http SECONDS URL [CURL_ARGS...] polls URL every 0.2 s until it
+# answers 2xx or SECONDS pass (the run then goes on and fails where it
+# needs the server).
+wait_http() {
+  local tries=$(($1 * 5)) url=$2
+  shift 2
+  for _ in $(seq "$tries"); do curl -fs -o /dev/null "$@" "$url" && return 0; sleep 0.2; done
+  return 0
+}
+
 # cputicks PID... prints the CPU time (user + system, in clock ticks) that
 # the processes and their children have used so far.
 cputicks() {

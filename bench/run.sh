@@ -62,7 +62,7 @@ GOMAXPROCS=1 taskset -c 0 "$OUT/tollgate" serve -c "$OUT/tollgate.yaml" 2>"$OUT/
 
 # (loading a million keys takes tollgate a while on a slow machine)
 for port in 9101 9102 9103; do
-  for _ in $(seq 300); do curl -fs -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
+  wait_http 60 "http://127.0.0.1:$port/"
 done
 
 # run NAME URL [PID [wrk args]] -> prints "rps p50_ms p99_ms cpu_us_per_request".
@@ -150,7 +150,7 @@ routes:
       rate_limit: { limit: 1000000000, window: 1s, by: consumer, mode: local }
 YAML
     GOMAXPROCS=1 taskset -c 0 "$OUT/tollgate" serve -c "$OUT/tollgate-redis.yaml" 2>"$OUT/tollgate-redis.log" & TGR=$!; pids+=($TGR)
-    for _ in $(seq 50); do curl -fs -o /dev/null -H "X-API-Key: $RKEY" http://127.0.0.1:9105/strict/x && break; sleep 0.2; done
+    wait_http 10 http://127.0.0.1:9105/strict/x -H "X-API-Key: $RKEY"
     scen "key_auth + rate_limit (Redis strict)" http://127.0.0.1:9105/strict/items/1 "$TGR" -H "X-API-Key: $RKEY"
     scen "key_auth + rate_limit (Redis local)" http://127.0.0.1:9105/local/items/1 "$TGR" -H "X-API-Key: $RKEY"
   fi
@@ -166,7 +166,7 @@ go build -o "$OUT/holdconns" ./bench/holdconns
 tollgate_yaml "$OUT/tollgate-mem.yaml" 9108 9109 9101 "$OUT/data-mem"
 rm -rf "$OUT/data-mem"
 GOMAXPROCS=1 taskset -c 0 "$OUT/tollgate" serve -c "$OUT/tollgate-mem.yaml" 2>"$OUT/tollgate-mem.log" & TGM=$!; pids+=($TGM)
-for _ in $(seq 50); do curl -fs -o /dev/null http://127.0.0.1:9108/ && break; sleep 0.2; done
+wait_http 10 http://127.0.0.1:9108/
 mem() { awk '/VmRSS/ {r=$2} /RssAnon/ {a=$2} END {printf "RSS %.1f MiB (anonymous %.1f MiB)", r/1024, a/1024}' "/proc/$TGM/status"; }
 printf '
 tollgate memory with %d connections

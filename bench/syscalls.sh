@@ -34,7 +34,7 @@ taskset -c 1 "$OUT/upstream" -addr 127.0.0.1:9301 & pids+=($!)
 taskset -c 0 "$NGINX" -c "$PWD/$OUT/nginx.conf" -p "$PWD/$OUT" 2>/dev/null & NG=$!; pids+=($NG)
 GOMAXPROCS=1 taskset -c 0 "$OUT/tollgate" serve -c "$OUT/tollgate.yaml" 2>"$OUT/tollgate.log" & TG=$!; pids+=($TG)
 for port in 9301 9302 9303; do
-  for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
+  wait_http 20 "http://127.0.0.1:$port/"
 done
 
 EVENTS=raw_syscalls:sys_enter
