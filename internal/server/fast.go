@@ -252,17 +252,23 @@ func responseNames(rh *fasthttp.ResponseHeader) headerNames {
 // into spaces) go through Add.
 func addResponseHeader(rh *fasthttp.ResponseHeader, names *headerNames, name, value string) {
 	bit := headerBit(name)
-	if *names&bit != 0 || len(name) == 0 || !noControlBytes(name) {
-		rh.Add(name, value)
-		return
-	}
-	switch name[0] | 0x20 {
-	case 'c', 's', 't', 'd':
+	if *names&bit != 0 || len(name) == 0 || fasthttpSpecial(name[0]) || !noControlBytes(name) {
 		rh.Add(name, value)
 		return
 	}
 	rh.SetCanonical(s2b(name), s2b(value))
 	*names |= bit
+}
+
+// fasthttpSpecial reports a first letter of the names fasthttp's response
+// header keeps apart (Content-*, Connection, Server, Set-Cookie,
+// Transfer-Encoding, Trailer, Date).
+func fasthttpSpecial(first byte) bool {
+	switch first | 0x20 {
+	case 'c', 's', 't', 'd':
+		return true
+	}
+	return false
 }
 
 // noControlBytes reports whether s is free of bytes below 0x20, eight at a
