@@ -252,7 +252,14 @@ func responseNames(rh *fasthttp.ResponseHeader) headerNames {
 // into spaces) go through Add.
 func addResponseHeader(rh *fasthttp.ResponseHeader, names *headerNames, name, value string) {
 	bit := headerBit(name)
-	if *names&bit != 0 || len(name) == 0 || fasthttpSpecial(name[0]) || !noControlBytes(name) {
+	if len(name) == 0 || !noControlBytes(name) {
+		// Add may store such a name altered (CR and LF become spaces),
+		// under a bit the summary cannot know: trust it no more.
+		rh.Add(name, value)
+		*names = allHeaderNames
+		return
+	}
+	if *names&bit != 0 || fasthttpSpecial(name[0]) {
 		rh.Add(name, value)
 		return
 	}
