@@ -245,11 +245,11 @@ func responseNames(rh *fasthttp.ResponseHeader) headerNames {
 
 // addResponseHeader appends a policy's header (policy.Exchange's
 // AddResponseHeader). When the name is certainly absent, SetCanonical
-// stores it as Add would, minus the name's copy and normalisation; names
-// fasthttp treats specially (Content-*, Connection, Server, Set-Cookie,
-// Transfer-Encoding, Trailer, Date: the first letters c, s, t, d), names
-// that may be present and names holding control bytes (Add turns CR and LF
-// into spaces) go through Add.
+// stores it as Add would, minus the name's copy and normalisation. That
+// holds for the names fasthttp keeps apart (Content-*, Connection, Server,
+// Set-Cookie, Transfer-Encoding, Trailer, Date) too while they are absent;
+// TestStampResponseMatchesSetAndAdd and FuzzStampResponse check it. Names
+// that may be present, and names holding control bytes, go through Add.
 func addResponseHeader(rh *fasthttp.ResponseHeader, names *headerNames, name, value string) {
 	bit := headerBit(name)
 	if len(name) == 0 || !noControlBytes(name) {
@@ -259,23 +259,12 @@ func addResponseHeader(rh *fasthttp.ResponseHeader, names *headerNames, name, va
 		*names = allHeaderNames
 		return
 	}
-	if *names&bit != 0 || fasthttpSpecial(name[0]) {
+	if *names&bit != 0 {
 		rh.Add(name, value)
 		return
 	}
 	rh.SetCanonical(s2b(name), s2b(value))
 	*names |= bit
-}
-
-// fasthttpSpecial reports a first letter of the names fasthttp's response
-// header keeps apart (Content-*, Connection, Server, Set-Cookie,
-// Transfer-Encoding, Trailer, Date).
-func fasthttpSpecial(first byte) bool {
-	switch first | 0x20 {
-	case 'c', 's', 't', 'd':
-		return true
-	}
-	return false
 }
 
 // noControlBytes reports whether s is free of bytes below 0x20, eight at a

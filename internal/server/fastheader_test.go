@@ -180,6 +180,10 @@ func TestStampResponseMatchesSetAndAdd(t *testing.T) {
 		{"special and odd names", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
 			[][2]string{{"Content-Type", "text/x"}, {"Set-Cookie", "a=b"}, {"Server", "s"}, {"Date", "d"},
 				{"Trailer", "X-T"}, {"Bad Name", "v"}, {"X-Line", "a\r\nb"}, {"", "v"}}, false},
+		{"special names, absent, on the gateway's own response", "",
+			[][2]string{{"Content-Type", "text/x"}, {"Content-Encoding", "gzip"}, {"Content-Length", "0"},
+				{"Connection", "close"}, {"Server", "s"}, {"Set-Cookie", "a=b"}, {"Transfer-Encoding", "chunked"},
+				{"Trailer", "X-T"}, {"Date", "d"}, {"set-cookie", "c=d"}, {"trailer", "X-U"}}, false},
 		// Add stores "\r" as " ", a name the summary never saw: the " "
 		// after it must append, not replace (found by FuzzStampResponse).
 		{"a name Add alters, then that name", "", [][2]string{{"\r", "0"}, {" ", "0"}}, false},
