@@ -159,7 +159,7 @@ func (e *targetEntry) syncChecker(t *Target, s *settings, retire *[]func()) {
 		// before Update returns): a probe of its still in flight would
 		// otherwise mark the target down again, for good.
 		st := e.st
-		*retire = append(*retire, func() {
+		retireFirst(retire, func() {
 			if old != nil {
 				old.stop()
 			}
@@ -168,10 +168,18 @@ func (e *targetEntry) syncChecker(t *Target, s *settings, retire *[]func()) {
 		return
 	}
 	if old != nil {
-		*retire = append(*retire, old.stop)
+		retireFirst(retire, old.stop)
 	}
 	e.hs = *s.health
 	e.checker = startChecker(t, e.hs, s.expect)
+}
+
+// retireFirst queues f ahead of everything retired so far. Checkers stop
+// before any client closes its idle connections: a probe begun after that
+// close would leave a new idle connection (and its goroutines) behind on
+// the retired client until its idle timeout.
+func retireFirst(retire *[]func(), f func()) {
+	*retire = append([]func(){f}, *retire...)
 }
 
 // retire stops the target's checker and closes its idle connections.
