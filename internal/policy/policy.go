@@ -142,6 +142,17 @@ type Header interface {
 	Range(f func(name, value string) bool)
 }
 
+// Lend returns h.Get(name) without copying the value where h can lend it
+// (the HTTP/1.1 front end's request header). A lent value is valid only
+// until the header is next changed or the request ends: use it at once
+// (compare, hash, look up) and never keep it.
+func Lend(h Header, name string) string {
+	if l, ok := h.(interface{ Lend(string) string }); ok {
+		return l.Lend(name)
+	}
+	return h.Get(name)
+}
+
 // Param is one captured path parameter.
 type Param struct{ Name, Value string }
 

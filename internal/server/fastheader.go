@@ -4,6 +4,7 @@ import (
 	"maps"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 )
@@ -20,11 +21,21 @@ type fastReqHeader struct {
 
 func (a fastReqHeader) absent(n string) bool { return a.names != nil && !a.names.mayHave(n) }
 
+// Get, Lend and Del look names up in their cached canonical form
+// (canonicalName), so fasthttp does not copy and case-normalise the name
+// on each call (~200 instructions for X-API-Key).
 func (a fastReqHeader) Get(n string) string {
+	return string(a.Lend(n))
+}
+
+// Lend is Get without the copy: the string views fasthttp's storage and
+// stays valid only until the header is next changed (policy.Lend).
+func (a fastReqHeader) Lend(n string) string {
 	if a.absent(n) {
 		return ""
 	}
-	return string(a.h.Peek(n))
+	v := a.h.PeekCanonical(canonicalName(n))
+	return unsafe.String(unsafe.SliceData(v), len(v))
 }
 func (a fastReqHeader) Values(n string) []string {
 	if a.absent(n) {
@@ -41,7 +52,18 @@ func (a fastReqHeader) Set(n, v string) {
 	a.h.SetCanonical(canonicalName(n), s2b(v))
 }
 func (a fastReqHeader) Add(n, v string) { a.names.add(n); a.h.Add(n, v) }
-func (a fastReqHeader) Del(n string)    { a.h.Del(n) }
+func (a fastReqHeader) Del(n string) {
+	if a.absent(n) {
+		return
+	}
+	// DelBytes with normalising off takes the name as given; the flag is
+	// the header's own and is restored at once.
+	was := a.h.DisableNormalizing()
+	a.h.DelBytes(canonicalName(n))
+	if !was {
+		a.h.EnableNormalizing()
+	}
+}
 func (a fastReqHeader) Range(f func(n, v string) bool) {
 	for k, v := range a.h.All() {
 		if !f(string(k), string(v)) {
@@ -92,13 +114,17 @@ var specialHeaderNames = func() headerNames {
 	return n
 }()
 
-// headerBit hashes a name case-insensitively (length, first and last byte).
+// headerBit hashes a name case-insensitively (length, first, last and
+// next-to-last byte). The constants give each of ~25 common response names
+// (the RateLimit and X-Quota fields, X-Request-ID, Content-*, Date...) and
+// each of ~25 common request names its own bit (TestHeaderBitsApart),
+// so a header the gateway adds is rarely taken for one already there.
 func headerBit[T string | []byte](name T) headerNames {
 	n := len(name)
 	if n == 0 {
 		return 1
 	}
-	h := uint(n)*31 + uint(name[0]|0x20)*7 + uint(name[n-1]|0x20)
+	h := uint(n)*11 + uint(name[0]|0x20)*3 + uint(name[n-1]|0x20)*13 + uint(name[max(n-2, 0)]|0x20)*23
 	return 1 << (h & 63)
 }
 
@@ -111,21 +137,38 @@ func (s *headerNames) add(name string) {
 }
 
 // canonicalNames caches fasthttp's normal form of the request header names
-// policies set (X-Consumer-ID, transform's headers...), so Set skips
-// fasthttp's per-call copy and case normalisation of the name. The names
-// come from code and config; past maxCanonicalNames nothing more is cached.
-var canonicalNames atomic.Pointer[map[string][]byte]
+// policies use (X-Consumer-ID, X-API-Key, transform's headers...), so Get,
+// Set and Del skip fasthttp's per-call copy and case normalisation of the
+// name. The names come from code and config; past maxCanonicalNames
+// nothing more is cached.
+var canonicalNames atomic.Pointer[map[string]*canonicalEntry]
 
 const maxCanonicalNames = 1024
 
+type canonicalEntry struct {
+	name  string // a copy: never changes
+	canon []byte
+}
+
+// recentNames is the map's first level: a slot per string address, so the
+// constant names policies pass are found by one load and a compare instead
+// of a map lookup. A slot points at the map's own entry (no allocation); a
+// name whose slot another name holds just asks the map.
+var recentNames [64]atomic.Pointer[canonicalEntry]
+
 // canonicalName is the name as fasthttp's RequestHeader.Set would store it.
 func canonicalName(n string) []byte {
-	var cached map[string][]byte
+	slot := &recentNames[uintptr(unsafe.Pointer(unsafe.StringData(n)))>>3&63]
+	if e := slot.Load(); e != nil && e.name == n {
+		return e.canon
+	}
+	var cached map[string]*canonicalEntry
 	if m := canonicalNames.Load(); m != nil {
 		cached = *m
 	}
-	if c, ok := cached[n]; ok {
-		return c
+	if e, ok := cached[n]; ok {
+		slot.Store(e)
+		return e.canon
 	}
 	c := fasthttp.AppendNormalizedHeaderKey(nil, n)
 	if len(cached) >= maxCanonicalNames {
@@ -133,9 +176,11 @@ func canonicalName(n string) []byte {
 	}
 	// Copy on write: inserts are rare (once per name), lookups lock-free.
 	// Two racing inserts may lose one name; it is cached on its next use.
-	next := make(map[string][]byte, len(cached)+1)
+	e := &canonicalEntry{name: strings.Clone(n), canon: c}
+	next := make(map[string]*canonicalEntry, len(cached)+1)
 	maps.Copy(next, cached)
-	next[strings.Clone(n)] = c
+	next[e.name] = e
 	canonicalNames.Store(&next)
+	slot.Store(e)
 	return c
 }

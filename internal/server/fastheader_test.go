@@ -5,9 +5,11 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/tollgate-dev/tollgate/internal/policy"
 	"github.com/tollgate-dev/tollgate/internal/runtime"
 )
 
@@ -102,6 +104,24 @@ func FuzzHeaderNames(f *testing.F) {
 			if got, want := h.Get(q), string(x.ctx.Request.Header.Peek(q)); got != want {
 				t.Fatalf("Get(%q) = %q, fasthttp says %q (request %q)", q, got, want, raw)
 			}
+			if got, want := policy.Lend(h, q), h.Get(q); got != want {
+				t.Fatalf("Lend(%q) = %q, Get says %q (request %q)", q, got, want, raw)
+			}
+		}
+		// Del through the view leaves what fasthttp's own Del leaves.
+		var want fasthttp.RequestHeader
+		if err := want.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{strings.ToUpper(n1), "X-" + n2} {
+			h.Del(q)
+			want.Del(q)
+		}
+		if got := x.ctx.Request.Header.String(); got != want.String() {
+			t.Fatalf("after Del: header\n%q\nwant\n%q", got, want.String())
+		}
+		if x.ctx.Request.Header.DisableNormalizing() {
+			t.Fatal("Del left the header's name normalising off")
 		}
 	})
 }
@@ -276,4 +296,47 @@ func FuzzStampResponse(f *testing.F) {
 			t.Fatalf("head differs from Set + Add\nwant:\n%s\ngot:\n%s", w, g)
 		}
 	})
+}
+
+// The common names a response or a request carries each get their own bit
+// in the header-name summary, so a header the gateway adds (RateLimit-Reset
+// beside RateLimit-Limit, say) takes the cheap path for absent names.
+func TestHeaderBitsApart(t *testing.T) {
+	for _, names := range [][]string{
+		{"RateLimit-Policy", "RateLimit", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "X-Request-ID",
+			"Retry-After", "X-Cache", "X-Quota-Limit", "X-Quota-Remaining", "Content-Type", "Content-Length", "Date", "Server",
+			"Connection", "Transfer-Encoding", "Cache-Control", "Etag", "Last-Modified", "Vary", "Set-Cookie", "Location",
+			"Content-Encoding", "Keep-Alive"},
+		{"Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "X-API-Key", "Authorization", "Cookie",
+			"X-Consumer-ID", "X-Consumer-Name", "X-Consumer-Plan", "X-Anonymous-Consumer", "X-Forwarded-For",
+			"X-Forwarded-Proto", "X-Forwarded-Host", "X-Request-ID", "Traceparent", "Tracestate", "Content-Type",
+			"Content-Length", "Connection", "Transfer-Encoding", "Trailer", "Origin"},
+	} {
+		seen := map[headerNames]string{}
+		for _, n := range names {
+			b := headerBit(n)
+			if b != headerBit(strings.ToUpper(n)) || b != headerBit([]byte(strings.ToLower(n))) {
+				t.Errorf("%s: the bit depends on case", n)
+			}
+			if o, ok := seen[b]; ok {
+				t.Errorf("%s and %s share a bit", o, n)
+			}
+			seen[b] = n
+		}
+	}
+}
+
+// canonicalName answers for the name's current bytes: a caller that reuses
+// one buffer for several names (same address) gets each one's own form.
+func TestCanonicalNameFollowsContentNotAddress(t *testing.T) {
+	buf := []byte("x-one-name")
+	n := unsafe.String(&buf[0], len(buf))
+	for _, tc := range []struct{ bytes, want string }{{"x-one-name", "X-One-Name"}, {"x-two-name", "X-Two-Name"}, {"x-one-name", "X-One-Name"}} {
+		copy(buf, tc.bytes)
+		for range 2 { // the first call may fill the slot, the second reads it
+			if got := string(canonicalName(n)); got != tc.want {
+				t.Fatalf("canonicalName(%q) = %q, want %q", tc.bytes, got, tc.want)
+			}
+		}
+	}
 }

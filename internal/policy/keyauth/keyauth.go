@@ -132,8 +132,10 @@ func (a *authenticator) Authenticate(ex policy.Exchange) (*policy.Consumer, erro
 	return c, nil
 }
 
+// find returns the key lent by the header where it can (policy.Lend): it
+// is only looked up, before strip changes the header.
 func (a *authenticator) find(ex policy.Exchange) (string, source) {
-	if k := strings.TrimSpace(ex.Header().Get(a.header)); k != "" {
+	if k := strings.TrimSpace(policy.Lend(ex.Header(), a.header)); k != "" {
 		return k, fromHeader
 	}
 	if a.query != "" {
@@ -142,7 +144,7 @@ func (a *authenticator) find(ex policy.Exchange) (string, source) {
 		}
 	}
 	if a.bearer {
-		if k, ok := bearerKey(ex.Header().Get("Authorization")); ok {
+		if k, ok := bearerKey(policy.Lend(ex.Header(), "Authorization")); ok {
 			return k, fromBearer
 		}
 	}
