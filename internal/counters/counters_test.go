@@ -3,6 +3,7 @@ package counters
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -316,5 +317,76 @@ func TestDurableHookIsBatched(t *testing.T) {
 	c.Close()
 	if d.saved["q"] != 140 {
 		t.Fatalf("saved %d at Close, want 140 (40 loaded + 100)", d.saved["q"])
+	}
+}
+
+// Keys whose hashes collide share a chain in the memory driver's map: each
+// keeps its own state, and the sweep drops expired links anywhere in a
+// chain. (Real 64-bit collisions are too rare to meet in a test, so the
+// chain is built under one hash by hand.)
+func TestMemoryHashChains(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	c, _ := Open("memory://", nil, WithClock(clock))
+	defer c.Close()
+	m := c.(*memory)
+	ctx := context.Background()
+	lim := Limit{Count: 2, Window: time.Second, Algorithm: SlidingWindow}
+	// "a" is counted once, then "b" and "c" are hung under a's hash.
+	if _, err := m.Allow(ctx, "a", lim, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	h := maphash.String(m.seed, "a")
+	sh := &m.shards[h%shardCount]
+	sh.mu.Lock()
+	for _, k := range []string{"b", "c"} {
+		sh.limits[h] = &limitEntry{key: k, next: sh.limits[h], expires: clock.Now().Add(time.Hour).UnixNano()}
+	}
+	sh.mu.Unlock()
+	// "a" is found behind them (second request allowed, third refused);
+	// "b" and "c" keep their fresh state.
+	if d, _ := m.Allow(ctx, "a", lim, clock.Now()); !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("a's second request: %+v", d)
+	}
+	if d, _ := m.Allow(ctx, "a", lim, clock.Now()); d.Allowed {
+		t.Fatal("a's third request was allowed: its state was lost in the chain")
+	}
+	if d, _ := m.Allow(ctx, "b", lim, clock.Now()); !d.Allowed || d.Remaining != 1 {
+		t.Fatalf("b's first request: %+v", d)
+	}
+	chain := func() (keys []string) {
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		for e := sh.limits[h]; e != nil; e = e.next {
+			keys = append(keys, e.key)
+		}
+		return keys
+	}
+	if got := chain(); len(got) != 3 {
+		t.Fatalf("chain %q, want a, b and c", got)
+	}
+	// The chain is c, b, a. c (the head) and a (the tail) expire; b, set
+	// to live an hour, stays.
+	sh.mu.Lock()
+	for e := sh.limits[h]; e != nil; e = e.next {
+		switch e.key {
+		case "b":
+			e.expires = clock.Now().Add(time.Hour).UnixNano()
+		case "c":
+			e.expires = clock.Now().UnixNano()
+		}
+	}
+	sh.mu.Unlock()
+	clock.Add(3 * time.Second)
+	m.sweep()
+	if got := chain(); len(got) != 1 || got[0] != "b" {
+		t.Fatalf("after the sweep: chain %q, want only b", got)
+	}
+	clock.Add(2 * time.Hour)
+	m.sweep()
+	sh.mu.Lock()
+	_, left := sh.limits[h]
+	sh.mu.Unlock()
+	if left {
+		t.Fatal("an empty chain was left in the map")
 	}
 }

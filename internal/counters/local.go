@@ -3,6 +3,7 @@ package counters
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,7 +68,7 @@ func (r *redisCounters) localEntry(key string, l Limit) *localEntry {
 	r.lmu.Lock()
 	defer r.lmu.Unlock()
 	if e = r.local[id]; e == nil {
-		e = &localEntry{key: key, limit: l, pending: map[int64]int64{}}
+		e = &localEntry{key: strings.Clone(key), limit: l, pending: map[int64]int64{}}
 		r.local[id] = e
 	}
 	return e

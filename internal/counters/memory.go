@@ -3,6 +3,7 @@ package counters
 import (
 	"context"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"time"
 )
@@ -25,12 +26,14 @@ type memory struct {
 
 type memShard struct {
 	mu       sync.Mutex
-	limits   map[string]*limitEntry
+	limits   map[uint64]*limitEntry // by the key's maphash; a chain holds keys sharing one
 	counters map[string]*counterEntry
 	dirty    map[string]struct{} // counters changed since the last durable flush
 }
 
 type limitEntry struct {
+	key     string
+	next    *limitEntry // the next key with the same hash (rare: 64 random bits)
 	sw      slidingState
 	tb      gcraState
 	expires int64 // ns; idle state past this is equivalent to fresh state
@@ -45,7 +48,7 @@ func newMemory(o options) *memory {
 	m := &memory{seed: maphash.MakeSeed(), clock: o.clock, durable: o.durable, started: o.clock.Now(),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	for i := range m.shards {
-		m.shards[i] = memShard{limits: map[string]*limitEntry{}, counters: map[string]*counterEntry{}, dirty: map[string]struct{}{}}
+		m.shards[i] = memShard{limits: map[uint64]*limitEntry{}, counters: map[string]*counterEntry{}, dirty: map[string]struct{}{}}
 	}
 	go m.background(o.flush)
 	return m
@@ -59,12 +62,18 @@ func (m *memory) Allow(_ context.Context, key string, l Limit, now time.Time) (D
 	if l.Count <= 0 || l.Window <= 0 {
 		return Decision{Allowed: true}, nil // no limit configured (policies validate this away)
 	}
-	sh := m.shard(key)
+	// The hash that picks the shard also keys the map, so the key is hashed
+	// once and the map compares 8 bytes, not the ~50 of a key.
+	h := maphash.String(m.seed, key)
+	sh := &m.shards[h%shardCount]
 	sh.mu.Lock()
-	e := sh.limits[key]
+	e := sh.limits[h]
+	for e != nil && e.key != key {
+		e = e.next
+	}
 	if e == nil {
-		e = &limitEntry{}
-		sh.limits[key] = e
+		e = &limitEntry{key: strings.Clone(key), next: sh.limits[h]} // a copy: see Counters.Allow
+		sh.limits[h] = e
 	}
 	d := decide(&e.sw, &e.tb, l, now)
 	e.expires = now.UnixNano() + 2*l.Window.Nanoseconds()
@@ -157,9 +166,23 @@ func (m *memory) sweep() {
 	for i := range m.shards {
 		sh := &m.shards[i]
 		sh.mu.Lock()
-		for k, e := range sh.limits {
-			if e.expires < now.UnixNano() {
-				delete(sh.limits, k)
+		for h, first := range sh.limits {
+			head := first
+			var prev *limitEntry
+			for e := first; e != nil; e = e.next {
+				switch {
+				case e.expires >= now.UnixNano():
+					prev = e
+				case prev == nil:
+					head = e.next
+				default:
+					prev.next = e.next
+				}
+			}
+			if head == nil {
+				delete(sh.limits, h)
+			} else if head != first {
+				sh.limits[h] = head
 			}
 		}
 		for k, e := range sh.counters {

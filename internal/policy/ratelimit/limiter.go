@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/tollgate-dev/tollgate/internal/counters"
 	"github.com/tollgate-dev/tollgate/internal/policy"
@@ -19,11 +20,16 @@ import (
 // keys derived from a stable scope (route name or plan), so a rebuilt
 // limiter after a config reload continues the same counts.
 type limiter struct {
-	items  []item
-	by     clientkey.By
-	c      counters.Counters
-	policy string // RateLimit-Policy value, built once
+	items    []item
+	by       clientkey.By
+	c        counters.Counters
+	policy   string // RateLimit-Policy value, built once
+	keyBytes int    // the items' key prefixes, summed
 }
+
+// itemBytes is room for one item of the RateLimit value (`"name";r=…;t=…`
+// is ~40 bytes for a short name); a longer value just grows the buffer.
+const itemBytes = 48
 
 type item struct {
 	quoted string // item name in the RateLimit fields, as an sf-string
@@ -43,6 +49,7 @@ func newLimiter(scope, name string, limits []counters.Limit, by clientkey.By, c 
 		}
 		l.items = append(l.items, item{quoted: strconv.Quote(name), limit: lim, prefix: "rl:" + scope + ":" + lim.Spec() + ":",
 			count: strconv.FormatInt(lim.Count, 10)})
+		l.keyBytes += len(l.items[i].prefix)
 		pol[i] = fmt.Sprintf("%s;q=%d;w=%d", strconv.Quote(name), lim.Count, ceilSeconds(lim.Window))
 	}
 	l.policy = strings.Join(pol, ", ")
@@ -57,12 +64,20 @@ type legacyClaim struct{}
 // check counts the request against every limit, adds the headers and
 // returns a 429 (or a 503 for fail_closed while Redis is down) when refused.
 func (l *limiter) check(ex policy.Exchange) error {
-	var idBuf, keyBuf [128]byte
-	id := l.by.AppendKey(idBuf[:0], ex) // the client's identity; one string per limit below
+	var idBuf [128]byte
+	id := l.by.AppendKey(idBuf[:0], ex) // the client's identity; one counter key per limit below
 	now := ex.Now()
+	// One allocation holds the counter keys and then the header values:
+	// written once, never changed, so a backend may keep a key (a new
+	// counter's map key) and the exchange the values.
+	buf := make([]byte, 0, l.keyBytes+len(l.items)*(len(id)+itemBytes)+20)
+	for _, it := range l.items {
+		buf = append(append(buf, it.prefix...), id...)
+	}
+	keys := buf[:len(buf):len(buf)]
 	var stack [96]byte
 	var (
-		cur     = stack[:0] // the RateLimit value, then the tightest Remaining (one allocation for both)
+		cur     = stack[:0] // the RateLimit value, then the tightest Remaining
 		tight   counters.Decision
 		tightAt int
 		refused bool
@@ -70,7 +85,9 @@ func (l *limiter) check(ex policy.Exchange) error {
 		retry   time.Duration
 	)
 	for i, it := range l.items {
-		key := string(append(append(keyBuf[:0], it.prefix...), id...))
+		n := len(it.prefix) + len(id)
+		key := unsafe.String(&keys[0], n)
+		keys = keys[n:]
 		d, err := l.c.Allow(ex.Context(), key, it.limit, now)
 		if errors.Is(err, counters.ErrUnavailable) {
 			down = true
@@ -88,7 +105,9 @@ func (l *limiter) check(ex policy.Exchange) error {
 	}
 	n := len(cur)
 	cur = strconv.AppendInt(cur, tight.Remaining, 10)
-	both := string(cur)
+	at := len(buf)
+	buf = append(buf, cur...) // may move: the keys above keep the old bytes
+	both := unsafe.String(&buf[at], len(buf)-at)
 	ex.AddResponseHeader("RateLimit-Policy", l.policy)
 	ex.AddResponseHeader("RateLimit", both[:n])
 	l.legacyHeaders(ex, l.items[tightAt].count, both[n:], tight)
