@@ -77,9 +77,10 @@ func (l *limiter) check(ex policy.Exchange) error {
 	keys := buf[:len(buf):len(buf)]
 	var stack [96]byte
 	var (
-		cur     = stack[:0] // the RateLimit value, then the tightest Remaining
+		cur     = stack[:0] // the RateLimit value
 		tight   counters.Decision
 		tightAt int
+		r, t    [2]int // the tightest item's r= and t= digits in cur
 		refused bool
 		down    bool
 		retry   time.Duration
@@ -94,23 +95,23 @@ func (l *limiter) check(ex policy.Exchange) error {
 		} else if err != nil {
 			d = counters.Decision{Allowed: true, Remaining: it.limit.Count} // never fail a request on an unexpected backend error
 		}
-		cur = appendItem(cur, i, it.quoted, d)
+		var rs, ts [2]int
+		cur, rs, ts = appendItem(cur, i, it.quoted, d)
 		if i == 0 || d.Remaining < tight.Remaining || !d.Allowed && tight.Allowed {
-			tight, tightAt = d, i
+			tight, tightAt, r, t = d, i, rs, ts
 		}
 		if !d.Allowed {
 			refused = true
 			retry = max(retry, d.RetryAfter)
 		}
 	}
-	n := len(cur)
-	cur = strconv.AppendInt(cur, tight.Remaining, 10)
 	at := len(buf)
 	buf = append(buf, cur...) // may move: the keys above keep the old bytes
-	both := unsafe.String(&buf[at], len(buf)-at)
+	value := unsafe.String(&buf[at], len(buf)-at)
 	ex.AddResponseHeader("RateLimit-Policy", l.policy)
-	ex.AddResponseHeader("RateLimit", both[:n])
-	l.legacyHeaders(ex, l.items[tightAt].count, both[n:], tight)
+	ex.AddResponseHeader("RateLimit", value)
+	// The trio repeats the tightest item's numbers: its digits in value.
+	l.legacyHeaders(ex, l.items[tightAt].count, value[r[0]:r[1]], value[t[0]:t[1]])
 	switch {
 	case down:
 		return problem.Unavailable(1, "rate limiting is temporarily unavailable; retry shortly")
@@ -120,28 +121,34 @@ func (l *limiter) check(ex policy.Exchange) error {
 	return nil
 }
 
-// appendItem appends `"name";r=<remaining>;t=<reset>` to the RateLimit field.
-func appendItem(b []byte, i int, quoted string, d counters.Decision) []byte {
+// appendItem appends `"name";r=<remaining>;t=<reset>` to the RateLimit
+// field and says where the two numbers are.
+func appendItem(b []byte, i int, quoted string, d counters.Decision) (out []byte, r, t [2]int) {
 	if i > 0 {
 		b = append(b, ", "...)
 	}
 	b = append(b, quoted...)
 	b = append(b, ";r="...)
+	r[0] = len(b)
 	b = strconv.AppendInt(b, d.Remaining, 10)
+	r[1] = len(b)
 	b = append(b, ";t="...)
-	return strconv.AppendInt(b, ceilSeconds(d.ResetAfter), 10)
+	t[0] = len(b)
+	b = strconv.AppendInt(b, ceilSeconds(d.ResetAfter), 10)
+	t[1] = len(b)
+	return b, r, t
 }
 
 // legacyHeaders sets RateLimit-Limit/-Remaining/-Reset once per exchange:
 // the first limiter that runs claims them.
-func (l *limiter) legacyHeaders(ex policy.Exchange, limit, remaining string, d counters.Decision) {
+func (l *limiter) legacyHeaders(ex policy.Exchange, limit, remaining, reset string) {
 	if ex.Value(legacyClaim{}) != nil {
 		return
 	}
 	ex.SetValue(legacyClaim{}, true)
 	ex.AddResponseHeader("RateLimit-Limit", limit)
 	ex.AddResponseHeader("RateLimit-Remaining", remaining)
-	ex.AddResponseHeader("RateLimit-Reset", strconv.FormatInt(ceilSeconds(d.ResetAfter), 10))
+	ex.AddResponseHeader("RateLimit-Reset", reset)
 }
 
 func ceilSeconds(d time.Duration) int64 {

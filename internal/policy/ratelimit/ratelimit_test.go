@@ -212,6 +212,12 @@ func TestMultipleLimits(t *testing.T) {
 	if got, want := ex.Extra.Get("RateLimit"), `"ip-1s";r=1;t=1, "ip-1h";r=2;t=3600`; got != want {
 		t.Fatalf("RateLimit = %q, want %q", got, want)
 	}
+	legacy := func(ex *policytest.Exchange) string {
+		return ex.Extra.Get("RateLimit-Limit") + " " + ex.Extra.Get("RateLimit-Remaining") + " " + ex.Extra.Get("RateLimit-Reset")
+	}
+	if got := legacy(ex); got != "2 1 1" { // the 1s item has fewer left
+		t.Fatalf("RateLimit-Limit/-Remaining/-Reset = %s, want 2 1 1", got)
+	}
 	send(h, 0, nil)
 	if _, err := send(h, 0, nil); err == nil {
 		t.Fatal("third request in 1s must be refused by the 1s limit")
@@ -228,6 +234,14 @@ func TestMultipleLimits(t *testing.T) {
 	}
 	if ex.Extra.Get("RateLimit-Limit") != "3" {
 		t.Fatalf("legacy headers show the tightest limit, got %v", ex.Extra)
+	}
+	// Refused by the hour item: the trio repeats its numbers, not the
+	// first item's.
+	if got, want := ex.Extra.Get("RateLimit"), `"ip-1s";r=0;t=1, "ip-1h";r=0;t=3598`; got != want {
+		t.Fatalf("RateLimit = %q, want %q", got, want)
+	}
+	if got := legacy(ex); got != "3 0 3598" {
+		t.Fatalf("RateLimit-Limit/-Remaining/-Reset = %s, want 3 0 3598", got)
 	}
 }
 
