@@ -47,7 +47,8 @@ const ServiceName = "credentials"
 const Detail = "the API key is invalid, expired or revoked"
 
 // KeyLookup is what key_auth needs from the credential cache
-// (*credentials.Cache implements it).
+// (*credentials.Cache implements it). key is lent (policy.Lend): valid
+// only during the call, never kept.
 type KeyLookup interface {
 	LookupKey(key string, now time.Time) (*policy.Consumer, error)
 }
