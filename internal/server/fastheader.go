@@ -25,7 +25,10 @@ func (a fastReqHeader) absent(n string) bool { return a.names != nil && !a.names
 // (canonicalName), so fasthttp does not copy and case-normalise the name
 // on each call (~200 instructions for X-API-Key).
 func (a fastReqHeader) Get(n string) string {
-	return string(a.Lend(n))
+	if a.absent(n) {
+		return ""
+	}
+	return string(a.h.PeekCanonical(canonicalName(n))) // a copy: the caller may keep it
 }
 
 // Lend is Get without the copy: the string views fasthttp's storage and

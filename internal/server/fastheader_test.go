@@ -340,3 +340,19 @@ func TestCanonicalNameFollowsContentNotAddress(t *testing.T) {
 		}
 	}
 }
+
+// Get returns a copy the caller may keep: changing the header afterwards
+// (fasthttp rewrites a value in place) leaves it as it was. Only Lend's
+// value views the header.
+func TestGetCopiesLendViews(t *testing.T) {
+	x := scanned(t, "GET / HTTP/1.1\r\nHost: h\r\nX-Api-Key: first-value\r\n\r\n")
+	h := x.Header()
+	got, lent := h.Get("X-API-Key"), policy.Lend(h, "X-API-Key")
+	if got != "first-value" || lent != "first-value" {
+		t.Fatalf("Get = %q, Lend = %q", got, lent)
+	}
+	h.Set("X-API-Key", "other-value")
+	if got != "first-value" {
+		t.Fatalf("Get's value changed with the header: %q", got)
+	}
+}
