@@ -33,6 +33,7 @@ taskset -c 1 "$OUT/upstream" -addr 127.0.0.1:9101 & pids+=($!)
 nginx_conf "$OUT/nginx.conf" 9102 9101
 taskset -c 0 "$NGINX" -c "$PWD/$OUT/nginx.conf" -p "$PWD/$OUT" 2>/dev/null & NG=$!; pids+=($NG)
 
+rm -rf "$OUT/data" "$OUT/data-redis"
 tollgate_yaml "$OUT/tollgate.yaml" 9103 9104 9101 "$OUT/data" "${TOLLGATE_EXTRA:-}"
 cat >> "$OUT/tollgate.yaml" <<YAML
   - name: keyauth
@@ -52,7 +53,6 @@ cat >> "$OUT/tollgate.yaml" <<YAML
 YAML
 KEYS=${KEYS:-1000000}
 KEY=""
-rm -rf "$OUT/data" "$OUT/data-redis"
 if [ "${POLICIES:-1}" = 1 ]; then
   echo "seeding $KEYS API keys into the SQLite store"
   go build -o "$OUT/seedkeys" ./bench/seedkeys
@@ -163,8 +163,8 @@ fi
 # rounds (steady state: recycled buffers are resident). RSS counts the
 # binary's mapped pages too, so the anonymous part is printed beside it.
 go build -o "$OUT/holdconns" ./bench/holdconns
-tollgate_yaml "$OUT/tollgate-mem.yaml" 9108 9109 9101 "$OUT/data-mem"
 rm -rf "$OUT/data-mem"
+tollgate_yaml "$OUT/tollgate-mem.yaml" 9108 9109 9101 "$OUT/data-mem"
 GOMAXPROCS=1 taskset -c 0 "$OUT/tollgate" serve -c "$OUT/tollgate-mem.yaml" 2>"$OUT/tollgate-mem.log" & TGM=$!; pids+=($TGM)
 wait_http 10 http://127.0.0.1:9108/
 mem() { awk '/VmRSS/ {r=$2} /RssAnon/ {a=$2} END {printf "RSS %.1f MiB (anonymous %.1f MiB)", r/1024, a/1024}' "/proc/$TGM/status"; }

@@ -27,8 +27,8 @@ go build -o "$OUT/tollgate" ./cmd/tollgate
 go build -o "$OUT/upstream" ./bench/upstream
 
 nginx_conf "$OUT/nginx.conf" 9302 9301
-tollgate_yaml "$OUT/tollgate.yaml" 9303 9304 9301 "$OUT/data"
 rm -rf "$OUT/data"
+tollgate_yaml "$OUT/tollgate.yaml" 9303 9304 9301 "$OUT/data"
 
 taskset -c 1 "$OUT/upstream" -addr 127.0.0.1:9301 & pids+=($!)
 taskset -c 0 "$NGINX" -c "$PWD/$OUT/nginx.conf" -p "$PWD/$OUT" 2>/dev/null & NG=$!; pids+=($NG)
