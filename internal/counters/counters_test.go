@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // fakeClock is a settable clock for background work.
@@ -388,5 +389,26 @@ func TestMemoryHashChains(t *testing.T) {
 	sh.mu.Unlock()
 	if left {
 		t.Fatal("an empty chain was left in the map")
+	}
+}
+
+// The memory driver keeps its own copy of a key: a caller that reuses the
+// key's bytes afterwards (against Allow's contract, or by a bug) does not
+// change the counter's name, so the next request under the same key finds
+// its state.
+func TestMemoryKeepsItsOwnKey(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	c, _ := Open("memory://", nil, WithClock(clock))
+	defer c.Close()
+	ctx := context.Background()
+	lim := Limit{Count: 1, Window: time.Minute, Algorithm: SlidingWindow}
+	buf := []byte("rl:route:key-one")
+	key := unsafe.String(&buf[0], len(buf))
+	if d, _ := c.Allow(ctx, key, lim, clock.Now()); !d.Allowed {
+		t.Fatal("first request refused")
+	}
+	copy(buf, "rl:route:key-two")
+	if d, _ := c.Allow(ctx, "rl:route:key-one", lim, clock.Now()); d.Allowed {
+		t.Fatal("key-one's second request was allowed: the counter kept the caller's bytes as its name")
 	}
 }
