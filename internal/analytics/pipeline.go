@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +17,7 @@ import (
 
 // Options tunes a Pipeline. Zero values take the defaults shown.
 type Options struct {
-	QueueSize     int           // events buffered between Emit and the aggregator; 16384 (800k req/s at the 20 ms drain)
+	QueueSize     int           // events buffered between Emit and the aggregator; defaultQueueSize()
 	Grace         time.Duration // how long after its end a minute stays open for late events; 5s
 	FlushInterval time.Duration // how often closed minutes are looked for; 1s
 	BatchSize     int           // rollups per Sink call; 500
@@ -49,7 +50,7 @@ func (o *Options) defaults() {
 			*v = d
 		}
 	}
-	def(&o.QueueSize, 16384)
+	def(&o.QueueSize, defaultQueueSize(runtime.GOMAXPROCS(0)))
 	def(&o.BatchSize, 500)
 	def(&o.MaxPending, 100000)
 	defd(&o.Grace, 5*time.Second)
@@ -63,8 +64,18 @@ func (o *Options) defaults() {
 }
 
 // drainInterval is how often the aggregator empties the queue; the queue
-// must hold that much traffic (16,384 events: 800k req/s at 20 ms).
+// must hold that much traffic.
 const drainInterval = 20 * time.Millisecond
+
+// defaultQueueSize sizes the queue by the cores that can fill it: 4,096
+// events per core holds 20 ms of 200k req/s per core, two to four times
+// what one core proxies, capped at 65,536 (10 MiB). The queue's memory is
+// allocated up front and scanned by every GC (an Event holds strings), so
+// it is not sized for cores the process cannot use: 16,384 events on one
+// core were 2.5 MiB of a gateway's live heap under load.
+func defaultQueueSize(procs int) int {
+	return min(max(procs, 1)*4096, 65536)
+}
 
 // Pipeline is the bounded queue plus the aggregator and the writer.
 type Pipeline struct {

@@ -323,3 +323,20 @@ func TestSpillNeverDuplicates(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultQueueSize: the queue grows with the cores that can fill it,
+// within bounds, and an explicit queue_size wins.
+func TestDefaultQueueSize(t *testing.T) {
+	for _, c := range []struct{ procs, want int }{
+		{0, 4096}, {1, 4096}, {2, 8192}, {4, 16384}, {16, 65536}, {64, 65536},
+	} {
+		if got := defaultQueueSize(c.procs); got != c.want {
+			t.Errorf("defaultQueueSize(%d) = %d, want %d", c.procs, got, c.want)
+		}
+	}
+	o := Options{QueueSize: 7}
+	o.defaults()
+	if o.QueueSize != 7 {
+		t.Errorf("explicit QueueSize became %d", o.QueueSize)
+	}
+}
