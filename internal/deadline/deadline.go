@@ -23,6 +23,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -30,6 +31,12 @@ import (
 type Conn struct {
 	net.Conn
 	rd, wr side
+
+	// WaitReadable's state: the socket, the poll callback (made once, so a
+	// wait allocates nothing) and whether that callback has polled already.
+	raw    syscall.RawConn
+	poll   func(fd uintptr) bool
+	polled bool
 }
 
 // Wrap returns c with lazily applied deadlines.
@@ -122,4 +129,41 @@ func (l listener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	return Wrap(c), nil
+}
+
+// WaitReadable blocks until the connection has something to read (bytes,
+// end of stream or an error) without reading it, so a caller can wait for a
+// peer's answer without holding a read buffer. The read deadline applies as
+// it does to Read. On a connection that is not a socket it returns at once.
+//
+// It asks the socket once (a peek, see peekReady); only when nothing is
+// there does it park in the runtime's poller, and a wake-up is taken as
+// readiness without asking again. A spurious wake-up costs nothing but the
+// caller's buffer: its Read then waits as usual.
+func (c *Conn) WaitReadable() error {
+	if c.poll == nil {
+		sc, ok := c.Conn.(syscall.Conn)
+		if !ok {
+			return nil
+		}
+		raw, err := sc.SyscallConn()
+		if err != nil {
+			return nil
+		}
+		c.raw = raw
+		c.poll = func(fd uintptr) bool {
+			if c.polled {
+				return true
+			}
+			c.polled = true
+			return peekReady(fd)
+		}
+	}
+	for {
+		c.polled = false
+		err := c.raw.Read(c.poll)
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || !c.rd.extend(c.Conn.SetReadDeadline) {
+			return err
+		}
+	}
 }

@@ -2,6 +2,7 @@ package deadline
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
 	"testing"
@@ -243,4 +244,72 @@ func BenchmarkSetReadDeadline(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestWaitReadable: the wait ends when bytes arrive (and leaves them to be
+// read), when they were already there, at end of stream, and at the read
+// deadline, including one moved later while waiting.
+func TestWaitReadable(t *testing.T) {
+	t.Run("bytes arrive later", func(t *testing.T) {
+		c, s := pair(t)
+		go func() { time.Sleep(50 * time.Millisecond); _, _ = s.Write([]byte("hi")) }()
+		start := time.Now()
+		if err := c.WaitReadable(); err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(start) < 30*time.Millisecond {
+			t.Fatal("returned before the bytes were sent")
+		}
+		buf := make([]byte, 2)
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hi" {
+			t.Fatalf("read %q, %v after the wait; the wait must not consume", buf, err)
+		}
+	})
+	t.Run("bytes already there, twice", func(t *testing.T) {
+		c, s := pair(t)
+		_, _ = s.Write([]byte("x"))
+		time.Sleep(20 * time.Millisecond)
+		for range 2 {
+			done := make(chan error, 1)
+			go func() { done <- c.WaitReadable() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("waited although a byte was there")
+			}
+		}
+	})
+	t.Run("end of stream", func(t *testing.T) {
+		c, s := pair(t)
+		s.Close()
+		if err := c.WaitReadable(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("read after the wait: %v, want EOF", err)
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		c, _ := pair(t)
+		_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		start := time.Now()
+		if err := c.WaitReadable(); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("got %v, want a deadline error", err)
+		}
+		if d := time.Since(start); d < 40*time.Millisecond || d > time.Second {
+			t.Fatalf("deadline fired after %v", d)
+		}
+	})
+	t.Run("deadline moved later", func(t *testing.T) {
+		c, s := pair(t)
+		_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond)) // lazily applied
+		go func() { time.Sleep(150 * time.Millisecond); _, _ = s.Write([]byte("y")) }()
+		if err := c.WaitReadable(); err != nil {
+			t.Fatalf("the wait ended at the earlier deadline: %v", err)
+		}
+	})
 }
