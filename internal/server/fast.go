@@ -670,7 +670,13 @@ func (r fastResponse) Body(limit int64) ([]byte, bool, error) {
 		resp.SetBody(buf)
 		return resp.Body(), true, nil
 	}
-	// Too long: put the bytes back in front of the rest of the stream.
+	// Too long: put the bytes back in front of the rest of the stream. An
+	// upstream body takes them back itself; replacing the response's stream
+	// would close it (fasthttp closes the stream it replaces).
+	if u, ok := stream.(interface{ Unread([]byte) }); ok {
+		u.Unread(buf)
+		return nil, false, nil
+	}
 	rest := &prefixedStream{r: io.MultiReader(bytes.NewReader(buf), stream), orig: stream}
 	resp.SetBodyStream(rest, resp.Header.ContentLength())
 	return nil, false, nil

@@ -62,6 +62,7 @@ func newHostClient(u *url.URL, ts transportSettings, dialer *net.Dialer) *fastht
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
 		NoDefaultUserAgentHeader:      true,
+		Transport:                     transport{},
 		// Retries are the pool's decision (RetryAllowed), never the client's.
 		MaxIdemponentCallAttempts: 1,
 		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
@@ -160,8 +161,17 @@ func idleDial(d *net.Dialer, idle time.Duration) fasthttp.DialFunc {
 // idleConn is a connection whose read deadline slides with each read. It
 // sits on a deadline.Conn, where moving a deadline later is cheap.
 type idleConn struct {
-	net.Conn
+	*deadline.Conn
 	idle time.Duration
+}
+
+// WaitReadable waits, like Read, for the response to start arriving, and
+// reads none of it (transport).
+func (c *idleConn) WaitReadable() error {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
+		return err
+	}
+	return c.Conn.WaitReadable()
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
