@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -55,5 +56,21 @@ func TestVersionAndBadFlag(t *testing.T) {
 	}
 	if code := run([]string{"serve", "--nope"}, &out, &errOut); code != 1 {
 		t.Fatalf("bad flag: exit %d", code)
+	}
+}
+
+// TestTuneGC: serve sets its GC target unless GOGC is in the environment.
+func TestTuneGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "") // restored after the test
+	os.Unsetenv("GOGC")
+	tuneGC()
+	if got := debug.SetGCPercent(100); got != gcPercent {
+		t.Fatalf("without GOGC the GC percent is %d, want %d", got, gcPercent)
+	}
+	t.Setenv("GOGC", "100")
+	tuneGC()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("GOGC=100 was overridden to %d", got)
 	}
 }
