@@ -32,8 +32,9 @@ import (
 // Framing, parsing and the pool are fasthttp's: the head and body are read
 // by fasthttp.Response, connections come from and go back to the
 // HostClient. What fasthttp's transport does for options we never set
-// (ReadTimeout, MaxConnDuration, per-request timeouts) is left out; the
-// client's settings are in newHostClient.
+// (ReadTimeout, MaxConnDuration, per-request timeouts) is left out, and so
+// are the response's network addresses (nothing reads them); the client's
+// settings are in newHostClient.
 type transport struct{}
 
 // maxInterim bounds the 1xx responses read before the final one, as
@@ -78,7 +79,9 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 	}
 
 	br := hc.AcquireReader(conn)
-	resp.Header.DisableNormalizing()
+	if hc.DisableHeaderNamesNormalizing {
+		resp.Header.DisableNormalizing()
+	}
 	if err := readHead(&resp.Header, br); err != nil {
 		hc.ReleaseReader(br)
 		hc.CloseConn(cc)
