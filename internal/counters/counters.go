@@ -94,9 +94,10 @@ var ErrUnavailable = errors.New("counters: shared backend unavailable")
 // Counters is the state backend of rate limits and quotas.
 type Counters interface {
 	// Allow counts one request against key under l at time now. key's
-	// bytes never change, but may share memory with more than the key
-	// (rate_limit builds its keys and header values in one buffer): a
-	// driver that keeps a key copies it (strings.Clone).
+	// bytes do not change during the call but are reused once the request
+	// is over (rate_limit builds its keys in the request's scratch memory,
+	// policy.Exchange.Scratch): a driver that keeps a key copies it
+	// (strings.Clone).
 	Allow(ctx context.Context, key string, l Limit, now time.Time) (Decision, error)
 	// Add adds n to the counter key unless that would take it above max
 	// (max <= 0 means no bound). The counter disappears at expireAt.

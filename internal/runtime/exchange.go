@@ -49,6 +49,7 @@ type Base struct {
 	Extra   [][2]string
 	P       []policy.Param // route params, reused buffer
 	vals    []keyVal       // per-request values (Value/SetValue): a few at most, so a slice
+	scratch []byte         // Scratch's memory: the current block, reused from request to request
 	// Span is the request's trace span (nil when no tracer is set).
 	Span *tracing.Span
 
@@ -65,7 +66,24 @@ type Base struct {
 func (b *Base) Reset() {
 	extra, params, vals := b.Extra[:0], b.P[:0], b.vals
 	clear(vals) // drop references to the last request's values
-	*b = Base{Extra: extra, P: params, vals: vals[:0]}
+	*b = Base{Extra: extra, P: params, vals: vals[:0], scratch: b.scratch[:0]}
+}
+
+// scratchBlock is the size of a fresh scratch block: a few header values.
+const scratchBlock = 512
+
+// Scratch hands out room for n bytes from the current block. A request
+// that needs more than the block has left gets a new block (at least twice
+// as large, so a route settles on one block after a few requests); slices
+// handed out before keep the old block alive until they are dropped.
+func (b *Base) Scratch(n int) []byte {
+	l := len(b.scratch)
+	if cap(b.scratch)-l < n {
+		b.scratch = make([]byte, 0, max(scratchBlock, 2*cap(b.scratch), n))
+		l = 0
+	}
+	b.scratch = b.scratch[:l+n]
+	return b.scratch[l : l : l+n]
 }
 
 func (b *Base) RequestID() string              { return b.ID }

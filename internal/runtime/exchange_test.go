@@ -51,3 +51,30 @@ func TestValuesActLikeAMap(t *testing.T) {
 		t.Errorf("%d entries for 4 keys", len(x.vals))
 	}
 }
+
+// Scratch hands out disjoint room within a request, reuses its block from
+// request to request (no allocation once the block is big enough) and
+// grows for a request that needs more.
+func TestScratch(t *testing.T) {
+	var b Base
+	x := append(b.Scratch(10), "0123456789"...)
+	y := append(b.Scratch(5), "abcde"...)
+	if string(x) != "0123456789" || string(y) != "abcde" {
+		t.Fatalf("one request's scratch slices overlap: %q %q", x, y)
+	}
+	if cap(x) != 10 || cap(y) != 5 {
+		t.Fatalf("capacities %d, %d; want exactly what was asked (an append past it must move, not overwrite)", cap(x), cap(y))
+	}
+	big := b.Scratch(4 * scratchBlock)
+	if cap(big) != 4*scratchBlock || string(y) != "abcde" {
+		t.Fatalf("a larger request: cap %d, earlier slice now %q", cap(big), y)
+	}
+	b.Reset()
+	if n := testing.AllocsPerRun(100, func() {
+		_ = append(b.Scratch(100), "v"...)
+		_ = b.Scratch(200)
+		b.Reset()
+	}); n != 0 {
+		t.Fatalf("Scratch after Reset allocates %v times: the block is not reused", n)
+	}
+}

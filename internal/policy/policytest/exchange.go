@@ -129,6 +129,7 @@ func (e *Exchange) SetConsumer(c *policy.Consumer) { e.Cons = c }
 func (e *Exchange) Value(k any) any                { return e.Values[k] }
 func (e *Exchange) SetValue(k, v any)              { e.Values[k] = v }
 func (e *Exchange) AddResponseHeader(n, v string)  { e.Extra.Add(n, v) }
+func (e *Exchange) Scratch(n int) []byte           { return make([]byte, 0, n) }
 
 func (e *Exchange) Query(name string) string {
 	q, _ := url.ParseQuery(e.Raw)

@@ -67,10 +67,11 @@ func (l *limiter) check(ex policy.Exchange) error {
 	var idBuf [128]byte
 	id := l.by.AppendKey(idBuf[:0], ex) // the client's identity; one counter key per limit below
 	now := ex.Now()
-	// One allocation holds the counter keys and then the header values:
-	// written once, never changed, so a backend may keep a key (a new
-	// counter's map key) and the exchange the values.
-	buf := make([]byte, 0, l.keyBytes+len(l.items)*(len(id)+itemBytes)+20)
+	// One buffer from the exchange's scratch memory holds the counter keys
+	// and then the header values: written once, never changed while the
+	// request lasts. The values die with the request; a backend that keeps
+	// a key (a new counter's map key) copies it (Counters.Allow).
+	buf := ex.Scratch(l.keyBytes + len(l.items)*(len(id)+itemBytes) + 20)
 	for _, it := range l.items {
 		buf = append(append(buf, it.prefix...), id...)
 	}
