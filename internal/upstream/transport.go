@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -130,6 +131,9 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 	body := &upstreamBody{}
 	body.hc, body.cc, body.conn, body.br, body.scratch, body.reuse = hc, cc, conn, br, scratch, reuse
 	body.stream = scratch.BodyStream()
+	if cl == -1 {
+		body.trailerTo = &resp.Header
+	}
 	resp.SetBodyStream(body, cl)
 	return false, nil
 }
@@ -188,6 +192,11 @@ type upstreamBody struct {
 	scratch *fasthttp.Response
 	stream  io.Reader
 	unread  []byte // bytes handed back by Unread, read before the stream
+	// trailerTo receives a chunked body's trailer fields, which fasthttp's
+	// body reader parses into the scratch response's header, when the body
+	// ends: the server writes them after the last chunk, as it did when
+	// the body was read into the response itself.
+	trailerTo *fasthttp.ResponseHeader
 }
 
 func (b *upstreamBody) Read(p []byte) (int, error) {
@@ -202,8 +211,15 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	n, err := b.stream.Read(p)
-	if err == io.EOF {
+	if err == io.EOF && !b.eof {
 		b.eof = true
+		if b.trailerTo != nil {
+			if tr := b.scratch.Header.TrailerHeader(); len(tr) > 2 { // more than the closing CRLF
+				if terr := b.trailerTo.ReadTrailer(bufio.NewReaderSize(bytes.NewReader(tr), len(tr))); terr != nil {
+					return n, terr
+				}
+			}
+		}
 	}
 	return n, err
 }
@@ -225,7 +241,7 @@ func (b *upstreamBody) CloseWithError(err error) error {
 	fasthttp.ReleaseResponse(scratch)
 	hc.ReleaseReader(br)
 	release(hc, cc, reuse)
-	b.hc, b.cc, b.conn, b.br, b.scratch, b.stream, b.unread = nil, nil, nil, nil, nil, nil, nil
+	b.hc, b.cc, b.conn, b.br, b.scratch, b.stream, b.unread, b.trailerTo = nil, nil, nil, nil, nil, nil, nil, nil
 	b.mu.Unlock()
 	return nil
 }
