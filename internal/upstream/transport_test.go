@@ -250,3 +250,73 @@ func TestTransportWaitHonoursResponseTimeout(t *testing.T) {
 		t.Fatal("timeout reported as EOF")
 	}
 }
+
+// FuzzTransportResponses sends arbitrary bytes back as a response through
+// the transport: it must never panic or hang, and a body it hands over
+// must end (the upstream closes a connection 100 ms after its last
+// write). A second request follows on the same client, so a connection
+// the transport pooled after the first one is used again.
+func FuzzTransportResponses(f *testing.F) {
+	for _, seed := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-A\r\n\r\n5\r\nhello\r\n0\r\nX-A: 1\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+		"HTTP/1.0 200 OK\r\n\r\nuntil close",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+		"garbage",
+		"",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		var n atomic.Int32
+		hc := &fasthttp.HostClient{
+			Addr: "fuzz",
+			Dial: func(string) (net.Conn, error) {
+				c, s := net.Pipe()
+				first := n.Add(1) == 1
+				go func() {
+					defer s.Close()
+					br := bufio.NewReader(s)
+					for i := 0; ; i++ {
+						_ = s.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+						if _, err := http.ReadRequest(br); err != nil {
+							return
+						}
+						out := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+						if first && i == 0 {
+							out = raw
+						}
+						if _, err := io.WriteString(s, out); err != nil {
+							return
+						}
+					}
+				}()
+				return c, nil
+			},
+			Transport:                 transport{},
+			StreamResponseBody:        true,
+			ReadBufferSize:            4096,
+			MaxIdemponentCallAttempts: 1,
+		}
+		for range 2 {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			req.SetRequestURI("http://fuzz/")
+			if err := hc.DoTimeout(req, resp, 2*time.Second); err == nil && resp.IsBodyStream() {
+				done := make(chan struct{})
+				go func() { _, _ = io.Copy(io.Discard, resp.BodyStream()); close(done) }()
+				select {
+				case <-done:
+				case <-time.After(5 * time.Second):
+					t.Fatalf("the body of %q never ended", raw)
+				}
+				_ = resp.CloseBodyStream()
+			}
+			fasthttp.ReleaseRequest(req)
+			fasthttp.ReleaseResponse(resp)
+		}
+	})
+}
