@@ -80,6 +80,20 @@ func fetch(t *testing.T, tg *Target, method, path string) (string, bool) {
 	return string(b), true
 }
 
+// doStream does one request through the target's HTTP/1.1 client and
+// returns the response, its body still to be read; it is released when the
+// test ends.
+func doStream(t *testing.T, tg *Target, path string) *fasthttp.Response {
+	t.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	t.Cleanup(func() { fasthttp.ReleaseRequest(req); fasthttp.ReleaseResponse(resp) })
+	req.SetRequestURI(tg.URL.String() + path)
+	if err := tg.HTTP1().Do(req, resp); err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
 // TestTransportFraming: every way a response can be framed comes through
 // whole, a body that arrived with the head is handed over in memory (its
 // connection is free before the response is written on), and a connection
@@ -139,13 +153,7 @@ func TestTransportUnfinishedBodyClosesConnection(t *testing.T) {
 	})
 	_, p := newPool(t, service("c", "", up.url))
 	tg := p.targets[0]
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI(tg.URL.String() + "/long")
-	if err := tg.HTTP1().Do(req, resp); err != nil {
-		t.Fatal(err)
-	}
+	resp := doStream(t, tg, "/long")
 	if _, err := io.ReadFull(resp.BodyStream(), make([]byte, 10)); err != nil {
 		t.Fatal(err)
 	}
@@ -180,14 +188,7 @@ func TestTransportCloseEndsBlockedRead(t *testing.T) {
 		<-stall
 	}()
 	_, p := newPool(t, service("c", "", "http://"+ln.Addr().String()))
-	tg := p.targets[0]
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI(tg.URL.String() + "/")
-	if err := tg.HTTP1().Do(req, resp); err != nil {
-		t.Fatal(err)
-	}
+	resp := doStream(t, p.targets[0], "/")
 	stream := resp.BodyStream()
 	done := make(chan error, 1)
 	go func() {
