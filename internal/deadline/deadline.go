@@ -32,15 +32,23 @@ type Conn struct {
 	net.Conn
 	rd, wr side
 
-	// WaitReadable's state: the socket, the poll callback (made once, so a
-	// wait allocates nothing) and whether that callback has polled already.
+	// The socket (nil: not a TCP socket, or not yet needed), and the raw
+	// read and write path on it (rawio.go).
 	raw    syscall.RawConn
+	rr, rw rawSide
+
+	// WaitReadable's state: the poll callback (made once, so a wait
+	// allocates nothing) and whether that callback has polled already.
 	poll   func(fd uintptr) bool
 	polled bool
 }
 
 // Wrap returns c with lazily applied deadlines.
-func Wrap(c net.Conn) *Conn { return &Conn{Conn: c} }
+func Wrap(c net.Conn) *Conn {
+	dc := &Conn{Conn: c}
+	dc.initRaw()
+	return dc
+}
 
 // side is one direction's deadline state.
 type side struct {
@@ -96,7 +104,10 @@ func (c *Conn) SetWriteDeadline(t time.Time) error { return c.wr.set(t, c.Conn, 
 
 func (c *Conn) Read(p []byte) (int, error) {
 	for {
-		n, err := c.Conn.Read(p)
+		n, ok, err := c.rawRead(p)
+		if !ok {
+			n, err = c.Conn.Read(p)
+		}
 		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) || !c.rd.extend(c.Conn.SetReadDeadline) {
 			return n, err
 		}
@@ -106,7 +117,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 func (c *Conn) Write(p []byte) (int, error) {
 	written := 0
 	for {
-		n, err := c.Conn.Write(p)
+		n, ok, err := c.rawWrite(p)
+		if !ok {
+			n, err = c.Conn.Write(p)
+		}
 		written += n
 		p = p[n:]
 		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || !c.wr.extend(c.Conn.SetWriteDeadline) {
@@ -142,15 +156,17 @@ func (l listener) Accept() (net.Conn, error) {
 // caller's buffer: its Read then waits as usual.
 func (c *Conn) WaitReadable() error {
 	if c.poll == nil {
-		sc, ok := c.Conn.(syscall.Conn)
-		if !ok {
-			return nil
+		if c.raw == nil {
+			sc, ok := c.Conn.(syscall.Conn)
+			if !ok {
+				return nil
+			}
+			raw, err := sc.SyscallConn()
+			if err != nil {
+				return nil
+			}
+			c.raw = raw
 		}
-		raw, err := sc.SyscallConn()
-		if err != nil {
-			return nil
-		}
-		c.raw = raw
 		c.poll = func(fd uintptr) bool {
 			if c.polled {
 				return true
