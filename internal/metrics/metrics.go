@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -29,23 +28,22 @@ const otherLabel = "_other_"
 
 // latencyBuckets are the classic buckets (seconds), chosen for an API
 // gateway: sub-millisecond cache hits to multi-second slow upstreams.
-var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+var latencyBuckets = [...]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
 // Metrics holds every collector of the gateway.
 type Metrics struct {
 	reg *prometheus.Registry
 
-	requests         *prometheus.CounterVec
-	duration         *prometheus.HistogramVec
-	upstreamDuration *prometheus.HistogramVec
-	bytesIn          *prometheus.CounterVec
-	bytesOut         *prometheus.CounterVec
-	inFlight         prometheus.GaugeFunc
-	inFlightN        atomic.Int64 // an integer add per request, not a float CAS loop
-	rejections       *prometheus.CounterVec
-	cache            *prometheus.CounterVec
-	reloads          *prometheus.CounterVec
-	lastReload       prometheus.Gauge
+	requests   *prometheus.CounterVec
+	latency    *latencyCollector // both latency histograms (latency.go)
+	bytesIn    *prometheus.CounterVec
+	bytesOut   *prometheus.CounterVec
+	inFlight   prometheus.GaugeFunc
+	inFlightN  atomic.Int64 // an integer add per request, not a float CAS loop
+	rejections *prometheus.CounterVec
+	cache      *prometheus.CounterVec
+	reloads    *prometheus.CounterVec
+	lastReload prometheus.Gauge
 
 	// children is a read-only snapshot: lock-free, allocation-free lookups on
 	// the request path. Misses go to dirty (the full map) under mu; the
@@ -67,11 +65,10 @@ type childKey struct {
 
 // child holds the pre-resolved label children for one childKey.
 type child struct {
-	requests         prometheus.Counter
-	duration         prometheus.Observer
-	upstreamDuration prometheus.Observer
-	bytesIn          prometheus.Counter
-	bytesOut         prometheus.Counter
+	requests prometheus.Counter
+	latency  *latencyPair
+	bytesIn  prometheus.Counter
+	bytesOut prometheus.Counter
 }
 
 // New builds the metrics and registers them (plus Go and process collectors).
@@ -80,8 +77,7 @@ func New() *Metrics {
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tollgate_requests_total", Help: "Requests handled, by route, method, status class and consumer plan.",
 	}, []string{"route", "method", "status_class", "plan"})
-	m.duration = newLatencyHistogram("tollgate_request_duration_seconds", "Time from request received to response finished.")
-	m.upstreamDuration = newLatencyHistogram("tollgate_upstream_duration_seconds", "Time spent waiting on the upstream.")
+	m.latency = newLatencyCollector()
 	m.bytesIn = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tollgate_request_bytes_total", Help: "Request body bytes received, by route.",
 	}, []string{"route"})
@@ -106,22 +102,13 @@ func New() *Metrics {
 	empty := map[childKey]*child{}
 	m.children.Store(&empty)
 	m.sources.init()
-	m.reg.MustRegister(m.requests, m.duration, m.upstreamDuration, m.bytesIn, m.bytesOut, m.inFlight,
+	m.reg.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.inFlight,
 		m.rejections, m.cache, m.reloads, m.lastReload, &m.sources,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Pre-create the reload series so dashboards see zeros, not gaps.
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("error")
 	return m
-}
-
-func newLatencyHistogram(name, help string) *prometheus.HistogramVec {
-	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: name, Help: help, Buckets: latencyBuckets,
-		NativeHistogramBucketFactor:     1.1,
-		NativeHistogramMaxBucketNumber:  160,
-		NativeHistogramMinResetDuration: time.Hour,
-	}, []string{"route", "method", "status_class"})
 }
 
 // Registry is the registry behind Handler (to add collectors of other packages).
@@ -141,10 +128,7 @@ func (m *Metrics) Observe(e *analytics.Event) {
 		c = m.addChild(k)
 	}
 	c.requests.Inc()
-	c.duration.Observe(e.Latency.Seconds())
-	if e.UpstreamLatency > 0 {
-		c.upstreamDuration.Observe(e.UpstreamLatency.Seconds())
-	}
+	c.latency.observe(e.Latency, e.UpstreamLatency)
 	if e.BytesIn > 0 {
 		c.bytesIn.Add(float64(e.BytesIn))
 	}
@@ -187,11 +171,10 @@ func (m *Metrics) newChild(k childKey) *child {
 		plan = "none"
 	}
 	return &child{
-		requests:         m.requests.WithLabelValues(k.route, k.method, class, plan),
-		duration:         m.duration.WithLabelValues(k.route, k.method, class),
-		upstreamDuration: m.upstreamDuration.WithLabelValues(k.route, k.method, class),
-		bytesIn:          m.bytesIn.WithLabelValues(k.route),
-		bytesOut:         m.bytesOut.WithLabelValues(k.route),
+		requests: m.requests.WithLabelValues(k.route, k.method, class, plan),
+		latency:  m.latency.pair(k.route, k.method, class),
+		bytesIn:  m.bytesIn.WithLabelValues(k.route),
+		bytesOut: m.bytesOut.WithLabelValues(k.route),
 	}
 }
 
