@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"math"
-	"sort"
 	"sync"
 	"time"
 
@@ -48,7 +47,11 @@ var nativeBounds = [bucketsPerOctave]float64{
 // first bound not below the fraction), so both agree at every boundary.
 func nativeKey(v float64) int {
 	frac, exp := math.Frexp(v)
-	return sort.SearchFloat64s(nativeBounds[:], frac) + (exp-1)*bucketsPerOctave
+	i := 0 // the first bound not below frac (sort.SearchFloat64s without its calls)
+	for i < bucketsPerOctave && nativeBounds[i] < frac {
+		i++
+	}
+	return i + (exp-1)*bucketsPerOctave
 }
 
 // latencyCounts is one histogram's counters, guarded by its pair's mutex.
