@@ -66,4 +66,45 @@ func (c *Conn) initRaw() {
 		}
 		return true
 	}
+	w.callv = func(fd uintptr) bool {
+		for {
+			var iov [maxVec]syscall.Iovec
+			k, total := 0, 0
+			for i := range w.vec {
+				if b := w.vec[i]; len(b) > 0 {
+					l := min(len(b), maxRW)
+					iov[k].Base = &b[0]
+					iov[k].SetLen(l)
+					k++
+					total += l
+				}
+			}
+			if k == 0 {
+				return true
+			}
+			n, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
+			switch {
+			case errno == syscall.EINTR:
+				continue
+			case errno == syscall.EAGAIN:
+				return false
+			case errno != 0:
+				w.err = errno
+				return true
+			case n == 0:
+				w.err = io.ErrUnexpectedEOF
+				return true
+			}
+			w.n += int(n)
+			if int(n) == total && total == len(w.vec[0])+len(w.vec[1])+len(w.vec[2])+len(w.vec[3]) {
+				w.vec = [maxVec][]byte{}
+				return true
+			}
+			for i := range w.vec { // a partial write: drop what went out
+				d := min(int(n), len(w.vec[i]))
+				w.vec[i] = w.vec[i][d:]
+				n -= uintptr(d)
+			}
+		}
+	}
 }

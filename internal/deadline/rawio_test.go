@@ -198,3 +198,47 @@ func TestRawConcurrentReaders(t *testing.T) {
 		t.Fatalf("readers got %d bytes, want %d", n, total)
 	}
 }
+
+// TestWritev: buffers written in order as one stream, 16 MiB across three
+// buffers so writes go out in parts between waits in the poller; empty
+// buffers are skipped; a pipe (no raw path) writes them one by one.
+func TestWritev(t *testing.T) {
+	c, s := pair(t)
+	a := bytes.Repeat([]byte{'a'}, 5<<20)
+	b := bytes.Repeat([]byte{'b'}, 6<<20)
+	z := bytes.Repeat([]byte{'z'}, 5<<20)
+	want := append(append(append([]byte(nil), a...), b...), z...)
+	got := make(chan []byte, 1)
+	go func() {
+		buf, _ := io.ReadAll(io.LimitReader(s, int64(len(want))))
+		got <- buf
+	}()
+	n, err := c.Writev(a, nil, b, z)
+	if err != nil || n != len(want) {
+		t.Fatalf("Writev = %d, %v; want %d, nil", n, err, len(want))
+	}
+	if g := <-got; !bytes.Equal(g, want) {
+		t.Fatalf("peer read %d bytes, not the %d written in order", len(g), len(want))
+	}
+	if n, err := c.Writev(); n != 0 || err != nil {
+		t.Fatalf("Writev() = %d, %v", n, err)
+	}
+	s.Close()
+	c.Close()
+	if _, err := c.Writev([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Writev on a closed connection: %v", err)
+	}
+
+	p1, p2 := net.Pipe()
+	defer p1.Close()
+	go func() {
+		buf, _ := io.ReadAll(io.LimitReader(p2, 6))
+		got <- buf
+	}()
+	if n, err := Wrap(p1).Writev([]byte("ab"), []byte("cd"), []byte("ef")); n != 6 || err != nil {
+		t.Fatalf("Writev over a pipe = %d, %v", n, err)
+	}
+	if g := <-got; string(g) != "abcdef" {
+		t.Fatalf("pipe got %q", g)
+	}
+}

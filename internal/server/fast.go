@@ -222,6 +222,15 @@ var (
 // field cost ~500 instructions. A name that may be present takes the plain
 // path, so X-Request-ID still replaces and policy headers still append.
 func stampResponse(rh *fasthttp.ResponseHeader, id string, extra [][2]string) {
+	names := stampID(rh, id)
+	for _, kv := range extra {
+		addResponseHeader(rh, &names, kv[0], kv[1])
+	}
+}
+
+// stampID sets X-Request-ID and returns the summary of the names the
+// response then holds.
+func stampID(rh *fasthttp.ResponseHeader, id string) headerNames {
 	names := responseNames(rh)
 	if names&responseIDBit != 0 {
 		rh.Set(responseIDName, id)
@@ -229,9 +238,7 @@ func stampResponse(rh *fasthttp.ResponseHeader, id string, extra [][2]string) {
 		rh.SetCanonical(keyResponseID, s2b(id))
 		names |= responseIDBit
 	}
-	for _, kv := range extra {
-		addResponseHeader(rh, &names, kv[0], kv[1])
-	}
+	return names
 }
 
 // responseNames summarises the header names a response already holds.
@@ -334,7 +341,11 @@ func addrOf(a net.Addr) netip.Addr {
 
 // finish stamps what every response carries, whoever produced it.
 func (x *fastExchange) finish() {
-	stampResponse(&x.ctx.Response.Header, x.ID, x.Extra)
+	var ec *edgeConn
+	if len(x.Extra) > 0 {
+		ec = x.injector()
+	}
+	stampInjected(&x.ctx.Response.Header, x.ID, x.Extra, ec)
 	x.Status = x.ctx.Response.StatusCode()
 	x.Committed = true
 	if n := x.ctx.Request.Header.ContentLength(); n > 0 {

@@ -52,6 +52,10 @@ type edgeConn struct {
 	// connection's first request instead of on every request.
 	peer     netip.Addr
 	peerText []byte
+
+	// Header lines for the next response head (inject.go).
+	inject    []byte
+	injectBuf []byte
 }
 
 // peerAddr is the connection's peer address, parsed once.
@@ -147,6 +151,9 @@ func (c *edgeConn) spill() net.Conn {
 func (c *edgeConn) Write(p []byte) (int, error) {
 	if c.detached.Load() {
 		return len(p), nil
+	}
+	if len(c.inject) > 0 {
+		return c.writeInjected(p)
 	}
 	return c.Conn.Write(p)
 }

@@ -1,0 +1,210 @@
+package server
+
+import (
+	"bytes"
+	"strings"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tollgate-dev/tollgate/internal/deadline"
+	"github.com/tollgate-dev/tollgate/internal/runtime"
+)
+
+// Headers policies add (RateLimit*, X-Quota-*, X-Cache...) go to the wire
+// without passing through fasthttp's header store.
+//
+// fasthttp stores an added header by copying its value twice, scanning it
+// for CR and LF, matching the name against its special headers and the
+// headers present, and then writes it out field by field: about 650
+// instructions a header, 3,400 of a rate-limited request's five. Instead,
+// when the response is finished, each header that fasthttp would only have
+// appended (a name it does not manage, absent from the response, value
+// free of control bytes) is rendered once as a "Name: value\r\n" line on
+// the connection, and the connection puts those lines after the status
+// line of the next response head it writes, in the same system call
+// (writev: the response itself is not copied).
+//
+// That head is the response being finished: the front end runs with
+// ReduceMemoryUsage, so fasthttp writes and flushes each response before
+// it reads the next request (no pipelined batching), and nothing else is
+// written between the handler's end and that response (interim 100
+// responses go out before the handler reads the body). Only plain TCP
+// connections inject; over TLS the headers take fasthttp's path.
+//
+// What a client receives is what fasthttp's Add would have sent, but for
+// where the lines sit in the head; HTTP gives no meaning to the order of
+// fields of different names, and a field whose name the response may
+// already carry takes fasthttp's path, so fields of one name keep their
+// order (TestInjectedHeadMatchesAdd).
+
+// injector returns the connection that can carry injected lines for this
+// response, or nil.
+func (x *fastExchange) injector() *edgeConn {
+	ec := asEdgeConn(x.ctx.Conn())
+	if ec == nil || ec.detached.Load() {
+		return nil
+	}
+	if _, ok := ec.Conn.(*deadline.Conn); !ok {
+		return nil // TLS, or a connection the tests made
+	}
+	return ec
+}
+
+// injectable reports whether fasthttp's Add would store name: value as
+// given and only append it: a token name it does not manage, and a value
+// without CR or LF (Add turns them into spaces; any control byte takes
+// Add's path here, tabs included, which is rare and only costs time).
+func injectable(name, value string) bool {
+	return injectName(name) != nil && noControlBytes(value)
+}
+
+// injectName returns what the injection needs to know of a name (its bit
+// in the header-name summary, its line prefix), or nil when the name takes
+// fasthttp's path. It answers for the names policies pass (constants, or
+// strings compiled from config) from a small cache with a slot per string
+// address, so a name is checked once, not on every response.
+func injectName(name string) *injectEntry {
+	if len(name) == 0 {
+		return nil
+	}
+	slot := &injectNames[uintptr(unsafe.Pointer(unsafe.StringData(name)))>>3&63]
+	e := slot.Load()
+	if e == nil || e.name != name {
+		e = &injectEntry{name: strings.Clone(name)}
+		if runtime.ValidHeaderName(s2b(name), true) && !fastSpecial(name) {
+			e.ok, e.bit, e.prefix = true, headerBit(name), append([]byte(e.name), ": "...)
+		}
+		slot.Store(e)
+	}
+	if !e.ok {
+		return nil
+	}
+	return e
+}
+
+// injectNames caches injectName's answers, a slot per string address. An
+// entry keeps a copy of its name and is used only for equal bytes, so a
+// name built over a reused buffer cannot be answered for other bytes.
+var injectNames [64]atomic.Pointer[injectEntry]
+
+type injectEntry struct {
+	name   string
+	ok     bool
+	bit    headerNames
+	prefix []byte // "Name: "
+}
+
+// fastSpecial reports the response header names fasthttp's Add does not
+// simply append (it replaces, ignores or files them elsewhere).
+func fastSpecial(name string) bool {
+	switch len(name) {
+	case 4:
+		return asciiFold(name, "date")
+	case 6:
+		return asciiFold(name, "server")
+	case 7:
+		return asciiFold(name, "trailer")
+	case 10:
+		return asciiFold(name, "connection") || asciiFold(name, "set-cookie")
+	case 12:
+		return asciiFold(name, "content-type")
+	case 14:
+		return asciiFold(name, "content-length")
+	case 16:
+		return asciiFold(name, "content-encoding")
+	case 17:
+		return asciiFold(name, "transfer-encoding")
+	}
+	return false
+}
+
+// asciiFold compares s with lower, an all-lower-case ASCII name.
+func asciiFold(s, lower string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// addsTrailer reports a policy header announcing trailer fields: fasthttp
+// then moves fields of the names it announces, added before it or after,
+// out of the head (found by FuzzInjectedHead).
+func addsTrailer(extra [][2]string) bool {
+	for _, kv := range extra {
+		if len(kv[0]) == len("trailer") && asciiFold(kv[0], "trailer") {
+			return true
+		}
+	}
+	return false
+}
+
+// maxInjectBuf bounds the line buffer a connection keeps between responses.
+const maxInjectBuf = 2 << 10
+
+// setInject hands the rendered lines to the connection for the next
+// response head; the buffer stays with the connection for its next
+// response.
+func (c *edgeConn) setInject(lines []byte) {
+	c.injectBuf = lines[:0]
+	c.inject = lines
+}
+
+// writeInjected writes p, the start of a response head, with the pending
+// lines after its status line. It reports the bytes of p written.
+func (c *edgeConn) writeInjected(p []byte) (int, error) {
+	lines := c.inject
+	c.inject = nil
+	i := bytes.IndexByte(p, '\n')
+	dc, ok := c.Conn.(*deadline.Conn)
+	if i < 0 || !bytes.HasPrefix(p, []byte("HTTP/1.")) || !ok {
+		// Not a response head (it always is: see the top of this file).
+		// Writing the lines anywhere else would corrupt the stream.
+		return c.Conn.Write(p)
+	}
+	n, err := dc.Writev(p[:i+1], lines, p[i+1:])
+	if cap(lines) > maxInjectBuf {
+		c.injectBuf = nil // a rare large header: do not keep its buffer
+	}
+	if n > i+1 {
+		n -= min(len(lines), n-(i+1))
+	}
+	return n, err
+}
+
+// stampInjected is stampResponse for a response whose policy headers may
+// go to the wire through ec (injector).
+func stampInjected(rh *fasthttp.ResponseHeader, id string, extra [][2]string, ec *edgeConn) {
+	if ec != nil {
+		ec.inject = nil // never left over, but never for another response
+	}
+	if ec == nil || len(extra) == 0 || len(rh.PeekTrailerKeys()) > 0 || addsTrailer(extra) {
+		stampResponse(rh, id, extra)
+		return
+	}
+	names := stampID(rh, id)
+	lines := ec.injectBuf[:0]
+	for i := range extra {
+		kv := &extra[i]
+		if e := injectName(kv[0]); e != nil && names&e.bit == 0 && noControlBytes(kv[1]) {
+			lines = append(lines, e.prefix...)
+			lines = append(lines, kv[1]...)
+			lines = append(lines, '\r', '\n')
+			// A later header of this name follows it in fasthttp's store,
+			// below these lines: same order as Add.
+			names |= e.bit
+			continue
+		}
+		addResponseHeader(rh, &names, kv[0], kv[1])
+	}
+	if len(lines) > 0 {
+		ec.setInject(lines)
+	}
+}

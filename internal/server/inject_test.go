@@ -1,0 +1,196 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"reflect"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tollgate-dev/tollgate/internal/deadline"
+)
+
+// fieldsByName parses a response head into each name's values, in order.
+func fieldsByName(t *testing.T, head string) map[string][]string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(head, "\r\n\r\n"), "\r\n")
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "HTTP/1.1 ") {
+		t.Fatalf("not a response head: %q", head)
+	}
+	out := map[string][]string{}
+	for _, l := range lines[1:] {
+		n, v, ok := strings.Cut(l, ": ")
+		if !ok {
+			t.Fatalf("bad line %q in %q", l, head)
+		}
+		out[strings.ToLower(n)] = append(out[strings.ToLower(n)], v)
+	}
+	return out
+}
+
+// injectedHead is the head a client receives: fasthttp's head with the
+// injected lines after its status line.
+func injectedHead(rh *fasthttp.ResponseHeader, ec *edgeConn) string {
+	h := rh.String()
+	i := strings.IndexByte(h, '\n') + 1
+	return h[:i] + string(ec.inject) + h[i:]
+}
+
+// checkInjectedMatchesAdd stamps extra on a response read from upstream
+// (or on the gateway's own, upstream == "") both ways and compares what a
+// client receives: every name's values in the same order. It returns how
+// many lines were injected.
+func checkInjectedMatchesAdd(t *testing.T, upstream string, extra [][2]string) int {
+	t.Helper()
+	var want, got fasthttp.Response
+	for _, r := range []*fasthttp.Response{&want, &got} {
+		if upstream != "" {
+			r.Header.DisableNormalizing()
+			if err := r.Header.Read(bufio.NewReader(strings.NewReader(upstream))); err != nil {
+				t.Skip()
+			}
+		}
+	}
+	want.Header.Set(responseIDName, "id")
+	for _, kv := range extra {
+		want.Header.Add(kv[0], kv[1])
+	}
+	ec := &edgeConn{}
+	stampInjected(&got.Header, "id", extra, ec)
+	w, g := fieldsByName(t, want.Header.String()), fieldsByName(t, injectedHead(&got.Header, ec))
+	if !reflect.DeepEqual(w, g) {
+		t.Fatalf("fields differ from Set + Add\nwant: %v\ngot:  %v\ninjected: %q", w, g, ec.inject)
+	}
+	return bytes.Count(ec.inject, []byte("\r\n"))
+}
+
+// TestInjectedHeadMatchesAdd: injecting policy headers gives a client the
+// fields fasthttp's Add would have, each name's values in the same order,
+// and injects exactly what Add would only have appended.
+func TestInjectedHeadMatchesAdd(t *testing.T) {
+	rateLimit := [][2]string{{"RateLimit-Policy", `"c";q=10;w=1`}, {"RateLimit", `"c";r=9;t=1`},
+		{"RateLimit-Limit", "10"}, {"RateLimit-Remaining", "9"}, {"RateLimit-Reset", "1"}}
+	for _, c := range []struct {
+		name     string
+		upstream string
+		extra    [][2]string
+		injected int
+	}{
+		{"rate limit fields", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Up: 1\r\n\r\n", rateLimit, 5},
+		{"own response", "", rateLimit, 5},
+		{"upstream sends some of the names", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nratelimit-policy: up\r\nRateLimit: up\r\nX-Request-ID: up\r\n\r\n",
+			rateLimit, 3},
+		{"a name twice", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", [][2]string{{"Vary", "Origin"}, {"X-Cache", "MISS"}, {"Vary", "Accept"}}, 2},
+		{"special names, odd names and values", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+			[][2]string{{"X-Plain", "v"}, {"Content-Type", "text/x"}, {"Set-Cookie", "a=b"}, {"Server", "s"}, {"Date", "d"},
+				{"Connection", "close"}, {"Transfer-Encoding", "chunked"}, {"Content-Length", "0"},
+				{"Content-Encoding", "gzip"}, {"Bad Name", "v"}, {"X-Line", "a\r\nb"}, {"X-Ctl", "a\x01b"}, {"X-Tab", "a\tb"}, {"", "v"}}, 1},
+		{"a policy's Trailer field: fasthttp's path for all", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+			[][2]string{{"X-A", "0"}, {"TrAiler", "X-A"}, {"X-B", "1"}}, 0},
+		{"announced trailers: fasthttp's path for all", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n",
+			[][2]string{{"X-T", "v"}, {"X-Other", "w"}}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if n := checkInjectedMatchesAdd(t, c.upstream, c.extra); n != c.injected {
+				t.Fatalf("%d lines injected, want %d", n, c.injected)
+			}
+		})
+	}
+}
+
+// FuzzInjectedHead: for any upstream names and policy headers, a client
+// receives what Set + Add would have sent (each name's values in order).
+func FuzzInjectedHead(f *testing.F) {
+	f.Add("X-Cache\nratelimit", "RateLimit\nRateLimit\nX-Cache\nVary", "v")
+	f.Add("", "Content-Type\nX-Request-ID\nSet-Cookie", "a\r\nb")
+	f.Add("Vary\nVARY", "vary\nDate\nTrailer", "1")
+	f.Fuzz(func(t *testing.T, upstream, extra, value string) {
+		var head strings.Builder
+		head.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n")
+		for _, n := range strings.Split(upstream, "\n") {
+			if n == "" || !injectable(n, "") || strings.EqualFold(n, "content-length") {
+				continue
+			}
+			head.WriteString(n + ": up\r\n")
+		}
+		head.WriteString("\r\n")
+		var kvs [][2]string
+		for _, n := range strings.Split(extra, "\n") {
+			if strings.ContainsAny(n, "\r\n:") {
+				t.Skip() // a name the head parser here cannot split back
+			}
+			kvs = append(kvs, [2]string{n, value})
+		}
+		checkInjectedMatchesAdd(t, head.String(), kvs)
+	})
+}
+
+// TestWriteInjected: the connection writes the pending lines after the
+// status line of the next write, reports the bytes of that write, and
+// writes the one after it untouched.
+func TestWriteInjected(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(got)
+			return
+		}
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(c)
+		got <- b.Bytes()
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := &edgeConn{Conn: deadline.Wrap(raw)}
+	ec.setInject([]byte("RateLimit: x\r\n"))
+	head := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	if n, err := ec.Write(head); n != len(head) || err != nil {
+		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(head))
+	}
+	if n, err := ec.Write([]byte("HTTP/1.1 204 No Content\r\n\r\n")); n != 27 || err != nil {
+		t.Fatalf("second Write = %d, %v", n, err)
+	}
+	raw.Close()
+	want := "HTTP/1.1 200 OK\r\nRateLimit: x\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 204 No Content\r\n\r\n"
+	if b := <-got; string(b) != want {
+		t.Fatalf("wire:\n%q\nwant:\n%q", b, want)
+	}
+}
+
+// TestInjectNameCache: the cache answers by content, whatever the
+// address: a name rewritten in place, at the same address, is checked anew.
+func TestInjectNameCache(t *testing.T) {
+	buf := []byte("X-Good")
+	name := unsafe.String(&buf[0], len(buf))
+	if injectName(name) == nil {
+		t.Fatal("X-Good refused")
+	}
+	copy(buf, "Server") // same address and length, a name fasthttp manages
+	if injectName(name) != nil {
+		t.Fatal("the cache answered for the old bytes")
+	}
+	copy(buf, "X G:ok")
+	if injectName(name) != nil {
+		t.Fatal("a name that is not a token was taken")
+	}
+	for _, n := range []string{"RateLimit", "x-cache", "Date", "DATE", "set-cookie", "Trailer", "content-length", "X-Quota-Remaining"} {
+		want := !fastSpecial(n)
+		for range 2 { // first from the check, then from the cache
+			if got := injectName(n) != nil; got != want {
+				t.Fatalf("injectName(%q) != nil = %v, want %v", n, got, want)
+			}
+		}
+	}
+}
