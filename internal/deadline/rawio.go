@@ -43,44 +43,40 @@ const maxVec = 4
 // (not a TCP socket, a concurrent read, or an empty buffer) and the caller
 // must read as usual.
 func (c *Conn) rawRead(p []byte) (n int, ok bool, err error) {
-	s := &c.rr
-	if s.call == nil || len(p) == 0 || !s.mu.TryLock() {
-		return 0, false, nil
-	}
-	s.p, s.n, s.err = p, 0, nil
-	rerr := c.raw.Read(s.call)
-	n, err = s.n, s.err
-	s.p, s.err = nil, nil
-	s.mu.Unlock()
-	if rerr != nil {
-		return 0, true, c.opError("read", rerr)
-	}
-	if err != nil {
-		return 0, true, c.opError("read", err)
-	}
-	if n == 0 {
+	n, ok, err = c.rawCall(&c.rr, p, false)
+	if ok && err == nil && n == 0 {
 		return 0, true, io.EOF
 	}
-	return n, true, nil
+	return n, ok, err
 }
 
 // rawWrite writes all of p through the raw path (like net.Conn's Write, it
 // returns only when p is written or on an error); ok as for rawRead.
 func (c *Conn) rawWrite(p []byte) (n int, ok bool, err error) {
-	s := &c.rw
+	return c.rawCall(&c.rw, p, true)
+}
+
+// rawCall runs side s's callback on p through RawConn.Read or Write.
+func (c *Conn) rawCall(s *rawSide, p []byte, write bool) (n int, ok bool, err error) {
 	if s.call == nil || len(p) == 0 || !s.mu.TryLock() {
 		return 0, false, nil
 	}
 	s.p, s.n, s.err = p, 0, nil
-	rerr := c.raw.Write(s.call)
-	n, err = s.n, s.err
+	op := "read"
+	if write {
+		op = "write"
+		err = c.raw.Write(s.call)
+	} else {
+		err = c.raw.Read(s.call)
+	}
+	n = s.n
+	if err == nil {
+		err = s.err
+	}
 	s.p, s.err = nil, nil
 	s.mu.Unlock()
-	if rerr != nil {
-		return n, true, c.opError("write", rerr)
-	}
 	if err != nil {
-		return n, true, c.opError("write", err)
+		return n, true, c.opError(op, err)
 	}
 	return n, true, nil
 }

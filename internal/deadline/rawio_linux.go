@@ -23,45 +23,23 @@ func (c *Conn) initRaw() {
 	c.raw = raw
 	r, w := &c.rr, &c.rw
 	r.call = func(fd uintptr) bool {
-		p := r.p
-		if len(p) > maxRW {
-			p = p[:maxRW]
+		n, errno := sysIO(syscall.SYS_READ, fd, unsafe.Pointer(&r.p[0]), min(len(r.p), maxRW))
+		if errno == syscall.EAGAIN {
+			return false // the poller waits, then calls again
 		}
-		for {
-			n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			switch errno {
-			case 0:
-				r.n = int(n)
-				return true
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false // the poller waits, then calls again
-			}
-			r.err = errno
-			return true
+		if errno != 0 {
+			r.err = errno // n is -1 then
+		} else {
+			r.n = n
 		}
+		return true
 	}
 	w.call = func(fd uintptr) bool {
 		for len(w.p) > 0 {
-			p := w.p
-			if len(p) > maxRW {
-				p = p[:maxRW]
+			n, errno := sysIO(syscall.SYS_WRITE, fd, unsafe.Pointer(&w.p[0]), min(len(w.p), maxRW))
+			if wait, done := w.wrote(n, errno); wait || done {
+				return !wait
 			}
-			n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			switch {
-			case errno == syscall.EINTR:
-				continue
-			case errno == syscall.EAGAIN:
-				return false
-			case errno != 0:
-				w.err = errno
-				return true
-			case n == 0:
-				w.err = io.ErrUnexpectedEOF
-				return true
-			}
-			w.n += int(n)
 			w.p = w.p[n:]
 		}
 		return true
@@ -69,42 +47,60 @@ func (c *Conn) initRaw() {
 	w.callv = func(fd uintptr) bool {
 		for {
 			var iov [maxVec]syscall.Iovec
-			k, total := 0, 0
+			k, left := 0, 0
 			for i := range w.vec {
 				if b := w.vec[i]; len(b) > 0 {
-					l := min(len(b), maxRW)
 					iov[k].Base = &b[0]
-					iov[k].SetLen(l)
+					iov[k].SetLen(min(len(b), maxRW))
 					k++
-					total += l
+					left += len(b)
 				}
 			}
 			if k == 0 {
 				return true
 			}
-			n, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
-			switch {
-			case errno == syscall.EINTR:
-				continue
-			case errno == syscall.EAGAIN:
-				return false
-			case errno != 0:
-				w.err = errno
-				return true
-			case n == 0:
-				w.err = io.ErrUnexpectedEOF
-				return true
+			n, errno := sysIO(syscall.SYS_WRITEV, fd, unsafe.Pointer(&iov[0]), k)
+			if wait, done := w.wrote(n, errno); wait || done {
+				return !wait
 			}
-			w.n += int(n)
-			if int(n) == total && total == len(w.vec[0])+len(w.vec[1])+len(w.vec[2])+len(w.vec[3]) {
+			if n == left {
 				w.vec = [maxVec][]byte{}
 				return true
 			}
 			for i := range w.vec { // a partial write: drop what went out
-				d := min(int(n), len(w.vec[i]))
+				d := min(n, len(w.vec[i]))
 				w.vec[i] = w.vec[i][d:]
-				n -= uintptr(d)
+				n -= d
 			}
 		}
 	}
+}
+
+// sysIO makes a read, write or writev system call on fd with a raw call
+// (it cannot block: the socket is non-blocking), again after EINTR.
+func sysIO(trap, fd uintptr, buf unsafe.Pointer, n int) (int, syscall.Errno) {
+	for {
+		r, _, errno := syscall.RawSyscall(trap, fd, uintptr(buf), uintptr(n))
+		if errno != syscall.EINTR {
+			return int(r), errno
+		}
+	}
+}
+
+// wrote records a write system call's result: wait when the socket is
+// full (the poller waits, then the callback runs again), done when the
+// write failed; otherwise the n bytes count as written.
+func (s *rawSide) wrote(n int, errno syscall.Errno) (wait, done bool) {
+	switch {
+	case errno == syscall.EAGAIN:
+		return true, false
+	case errno != 0:
+		s.err = errno
+		return false, true
+	case n == 0:
+		s.err = io.ErrUnexpectedEOF
+		return false, true
+	}
+	s.n += n
+	return false, false
 }

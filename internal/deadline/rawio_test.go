@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -138,7 +139,10 @@ func TestRawErrorsMatchNetConn(t *testing.T) {
 			_ = peer.(*net.TCPConn).SetLinger(0)
 			peer.Close()
 			time.Sleep(20 * time.Millisecond)
-			_, err := c.Read(make([]byte, 8))
+			n, err := c.Read(make([]byte, 8))
+			if n != 0 {
+				return fmt.Errorf("a failed Read reported %d bytes", n)
+			}
 			return err
 		}, errShape{op: "read", reset: true}},
 		{"write to a reset peer", func(c, peer net.Conn) error {
