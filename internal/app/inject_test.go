@@ -3,6 +3,7 @@ package app_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -129,5 +130,42 @@ routes:
 	resp, _ := read("/dup")
 	if v := resp.Header.Values("RateLimit-Limit"); len(v) != 2 || v[0] != "up" || v[1] != "1000" {
 		t.Fatalf("/dup: RateLimit-Limit %q, want [up 1000]", v)
+	}
+}
+
+// TestPolicyHeadersOverTLS: over TLS policy headers keep fasthttp's path
+// (a TLS connection cannot take injected lines) and still arrive, once
+// each, on HTTP/1.1 and HTTP/2.
+func TestPolicyHeadersOverTLS(t *testing.T) {
+	up := origin(t, echo)
+	cert, key := writeSelfSigned(t)
+	g := startGateway(t, `
+tls: { cert: "`+cert+`", key: "`+key+`" }
+services:
+`+service("s", up)+`
+routes:
+  - name: limited
+    service: s
+    match: { paths: ["/"] }
+    policies:
+      rate_limit: { limit: 1000, window: 1h, by: ip }
+`)
+	addr := tlsAddr(t, g)
+	for _, h2 := range []bool{false, true} {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: h2}
+		if !h2 {
+			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		}
+		resp, err := (&http.Client{Transport: tr}).Get("https://" + addr + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		for _, n := range []string{"RateLimit-Policy", "RateLimit", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} {
+			if v := resp.Header.Values(n); len(v) != 1 {
+				t.Fatalf("h2=%v: %s = %q, want one value", h2, n, v)
+			}
+		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/tollgate-dev/tollgate/internal/deadline"
 	"github.com/tollgate-dev/tollgate/internal/runtime"
 )
 
@@ -40,29 +39,20 @@ import (
 // order (TestInjectedHeadMatchesAdd).
 
 // injector returns the connection that can carry injected lines for this
-// response, or nil.
+// response, or nil: only a plain TCP connection (edgeConn.raw) can.
 func (x *fastExchange) injector() *edgeConn {
-	ec := asEdgeConn(x.ctx.Conn())
-	if ec == nil || ec.detached.Load() {
-		return nil
+	if ec := asEdgeConn(x.ctx.Conn()); ec != nil && ec.raw != nil && !ec.detached.Load() {
+		return ec
 	}
-	if _, ok := ec.Conn.(*deadline.Conn); !ok {
-		return nil // TLS, or a connection the tests made
-	}
-	return ec
-}
-
-// injectable reports whether fasthttp's Add would store name: value as
-// given and only append it: a token name it does not manage, and a value
-// without CR or LF (Add turns them into spaces; any control byte takes
-// Add's path here, tabs included, which is rare and only costs time).
-func injectable(name, value string) bool {
-	return injectName(name) != nil && noControlBytes(value)
+	return nil
 }
 
 // injectName returns what the injection needs to know of a name (its bit
 // in the header-name summary, its line prefix), or nil when the name takes
-// fasthttp's path. It answers for the names policies pass (constants, or
+// fasthttp's path: fasthttp's Add stores only a token name it does not
+// manage as given and only appends it. (A value is injected only without
+// control bytes: Add turns CR and LF into spaces; tabs and other control
+// bytes take Add's path too, which is rare and only costs time.) It answers for the names policies pass (constants, or
 // strings compiled from config) from a small cache with a slot per string
 // address, so a name is checked once, not on every response.
 func injectName(name string) *injectEntry {
@@ -97,49 +87,26 @@ type injectEntry struct {
 }
 
 // fastSpecial reports the response header names fasthttp's Add does not
-// simply append (it replaces, ignores or files them elsewhere).
+// simply append (it replaces, ignores or files them elsewhere). It runs
+// once per name (injectName caches the answer).
 func fastSpecial(name string) bool {
-	switch len(name) {
-	case 4:
-		return asciiFold(name, "date")
-	case 6:
-		return asciiFold(name, "server")
-	case 7:
-		return asciiFold(name, "trailer")
-	case 10:
-		return asciiFold(name, "connection") || asciiFold(name, "set-cookie")
-	case 12:
-		return asciiFold(name, "content-type")
-	case 14:
-		return asciiFold(name, "content-length")
-	case 16:
-		return asciiFold(name, "content-encoding")
-	case 17:
-		return asciiFold(name, "transfer-encoding")
+	for _, n := range fastSpecialNames {
+		if strings.EqualFold(name, n) {
+			return true
+		}
 	}
 	return false
 }
 
-// asciiFold compares s with lower, an all-lower-case ASCII name.
-func asciiFold(s, lower string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
-}
+var fastSpecialNames = []string{"Date", "Server", "Trailer", "Connection", "Set-Cookie",
+	"Content-Type", "Content-Length", "Content-Encoding", "Transfer-Encoding"}
 
 // addsTrailer reports a policy header announcing trailer fields: fasthttp
 // then moves fields of the names it announces, added before it or after,
 // out of the head (found by FuzzInjectedHead).
 func addsTrailer(extra [][2]string) bool {
 	for _, kv := range extra {
-		if len(kv[0]) == len("trailer") && asciiFold(kv[0], "trailer") {
+		if len(kv[0]) == len("Trailer") && strings.EqualFold(kv[0], "Trailer") {
 			return true
 		}
 	}
@@ -163,13 +130,12 @@ func (c *edgeConn) writeInjected(p []byte) (int, error) {
 	lines := c.inject
 	c.inject = nil
 	i := bytes.IndexByte(p, '\n')
-	dc, ok := c.Conn.(*deadline.Conn)
-	if i < 0 || !bytes.HasPrefix(p, []byte("HTTP/1.")) || !ok {
+	if i < 0 || !bytes.HasPrefix(p, []byte("HTTP/1.")) || c.raw == nil {
 		// Not a response head (it always is: see the top of this file).
 		// Writing the lines anywhere else would corrupt the stream.
 		return c.Conn.Write(p)
 	}
-	n, err := dc.Writev(p[:i+1], lines, p[i+1:])
+	n, err := c.raw.Writev(p[:i+1], lines, p[i+1:])
 	if cap(lines) > maxInjectBuf {
 		c.injectBuf = nil // a rare large header: do not keep its buffer
 	}

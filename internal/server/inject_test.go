@@ -112,7 +112,7 @@ func FuzzInjectedHead(f *testing.F) {
 		var head strings.Builder
 		head.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n")
 		for _, n := range strings.Split(upstream, "\n") {
-			if n == "" || !injectable(n, "") || strings.EqualFold(n, "content-length") {
+			if n == "" || injectName(n) == nil || strings.EqualFold(n, "content-length") {
 				continue
 			}
 			head.WriteString(n + ": up\r\n")
@@ -153,7 +153,7 @@ func TestWriteInjected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ec := &edgeConn{Conn: deadline.Wrap(raw)}
+	ec := newEdgeConn(deadline.Wrap(raw), nil, 0).(*edgeConn)
 	ec.setInject([]byte("RateLimit: x\r\n"))
 	head := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	if n, err := ec.Write(head); n != len(head) || err != nil {
@@ -162,8 +162,22 @@ func TestWriteInjected(t *testing.T) {
 	if n, err := ec.Write([]byte("HTTP/1.1 204 No Content\r\n\r\n")); n != 27 || err != nil {
 		t.Fatalf("second Write = %d, %v", n, err)
 	}
+	// The line buffer stays with the connection, unless a large header
+	// made it grow past maxInjectBuf.
+	if cap(ec.injectBuf) == 0 {
+		t.Fatal("the line buffer was not kept for the next response")
+	}
+	large := append(make([]byte, 0, maxInjectBuf+1), "X-Big: "+strings.Repeat("b", maxInjectBuf)+"\r\n"...)
+	ec.setInject(large)
+	if _, err := ec.Write([]byte("HTTP/1.1 204 No Content\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if ec.injectBuf != nil {
+		t.Fatalf("a %d-byte line buffer was kept", cap(large))
+	}
 	raw.Close()
-	want := "HTTP/1.1 200 OK\r\nRateLimit: x\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 204 No Content\r\n\r\n"
+	want := "HTTP/1.1 200 OK\r\nRateLimit: x\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 204 No Content\r\n\r\n" +
+		"HTTP/1.1 204 No Content\r\nX-Big: " + strings.Repeat("b", maxInjectBuf) + "\r\n\r\n"
 	if b := <-got; string(b) != want {
 		t.Fatalf("wire:\n%q\nwant:\n%q", b, want)
 	}

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/deadline"
 )
 
 // Per-connection memory on the HTTP/1.1 front end.
@@ -53,9 +55,11 @@ type edgeConn struct {
 	peer     netip.Addr
 	peerText []byte
 
-	// Header lines for the next response head (inject.go).
+	// Header lines for the next response head (inject.go), and the plain
+	// TCP connection that writes them (nil over TLS: no injection).
 	inject    []byte
 	injectBuf []byte
+	raw       *deadline.Conn
 }
 
 // peerAddr is the connection's peer address, parsed once.
@@ -85,6 +89,7 @@ func newEdgeConn(c net.Conn, r io.Reader, bufSize int) net.Conn {
 		r = c
 	}
 	ec := &edgeConn{Conn: c, r: r, bufSize: bufSize}
+	ec.raw, _ = c.(*deadline.Conn)
 	if tc, ok := c.(*tls.Conn); ok {
 		return tlsEdgeConn{edgeConn: ec, tc: tc}
 	}
