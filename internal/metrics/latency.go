@@ -62,7 +62,7 @@ type latencyCounts struct {
 	zero    uint64
 	// native holds octaves of buckets, allocated when first used: a series
 	// of latencies touches a few octaves of the 36 the range spans.
-	native [nativeOctaves + 1]*[bucketsPerOctave]uint64
+	native [nativeOctaves]*[bucketsPerOctave]uint64
 }
 
 // latencyBoundsNs are latencyBuckets in nanoseconds, for integer compares.
