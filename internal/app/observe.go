@@ -83,8 +83,12 @@ func (t *telemetry) Observe(ex runtime.Exchange) {
 	}
 	t.metrics.Observe(&ev)
 	t.countPolicyOutcomes(b)
-	t.usage.Emit(ev)
 	t.access.Log(&ev, b.Canon)
+	// The request id lives in the exchange's scratch memory (Base.ID), which
+	// the next request reuses; the usage pipeline queues the event and never
+	// reads the id, so it gets none.
+	ev.RequestID = ""
+	t.usage.Emit(ev)
 }
 
 // countPolicyOutcomes reads what limit and cache policies added to the

@@ -3,7 +3,11 @@ package app_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -303,4 +307,81 @@ routes:
 		}
 	}
 	_ = fmt.Sprint()
+}
+
+// The fast front end keeps a request's id in memory the connection's next
+// request reuses. On one keep-alive connection, every request's id is the
+// same at the upstream, on the response, in a problem body and in the
+// access log, and no id leaks into the next request.
+func TestRequestIDsOnOneConnection(t *testing.T) {
+	up := origin(t, echo)
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	g := startGateway(t, "access_log: { enabled: true, path: "+strconv.Quote(logPath)+", fields: [request_id, status] }\n"+
+		"services:\n"+service("s", up)+`
+routes:
+  - name: r
+    service: s
+    match: { paths: ["/api/"] }
+`)
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	var want []string
+	generated := map[string]bool{}
+	for i := range 30 {
+		path, supplied := "/api/x", ""
+		switch i % 3 {
+		case 1:
+			supplied = fmt.Sprintf("client-%d", i)
+		case 2:
+			path = "/missing"
+		}
+		req, _ := http.NewRequest(http.MethodGet, g.url+path, nil)
+		if supplied != "" {
+			req.Header.Set("X-Request-ID", supplied)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		id := resp.Header.Get("X-Request-ID")
+		var seenID string
+		if resp.StatusCode == 200 {
+			seenID = decode(t, string(body)).header("X-Request-ID")
+		} else {
+			var p struct {
+				RequestID string `json:"request_id"`
+			}
+			_ = json.Unmarshal(body, &p)
+			seenID = p.RequestID
+		}
+		switch {
+		case id != seenID:
+			t.Fatalf("request %d: response id %q, upstream or problem body %q", i, id, seenID)
+		case supplied != "" && id != supplied:
+			t.Fatalf("request %d: supplied id %q came back as %q", i, supplied, id)
+		case supplied == "" && (len(id) != 32 || generated[id]):
+			t.Fatalf("request %d: generated id %q is malformed or repeats an earlier one", i, id)
+		}
+		generated[id] = true
+		want = append(want, fmt.Sprintf(`{"request_id":%q,"status":%d}`, id, resp.StatusCode))
+	}
+	deadline := time.Now().Add(5 * time.Second) // the log is flushed every second
+	for {
+		b, _ := os.ReadFile(logPath)
+		got := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(got) >= len(want) {
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("access log line %d: %s, want %s", i, got[i], want[i])
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("access log has %d lines, want %d", len(got), len(want))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -73,15 +73,23 @@ func newIDPrefix() [16]byte {
 // NewRequestID returns a process-unique id: a random per-process prefix and a
 // counter, so generating one costs no syscall and no lock.
 func NewRequestID() string {
+	var b [RequestIDLen]byte
+	FillRequestID(&b)
+	return string(b[:])
+}
+
+// RequestIDLen is the length of the ids NewRequestID and FillRequestID make.
+const RequestIDLen = 32
+
+// FillRequestID writes a new id (as NewRequestID makes) into b.
+func FillRequestID(b *[RequestIDLen]byte) {
 	n := idCounter.Add(1)
-	var b [32]byte
 	copy(b[:16], idPrefix[:])
 	const digits = "0123456789abcdef"
-	for i := 31; i >= 16; i-- {
+	for i := RequestIDLen - 1; i >= 16; i-- {
 		b[i] = digits[n&0xf]
 		n >>= 4
 	}
-	return string(b[:])
 }
 
 // ClientIP returns the socket peer, unless the peer is a trusted proxy: then

@@ -6,6 +6,7 @@ package runtime
 import (
 	"net/netip"
 	"time"
+	"unsafe"
 
 	"github.com/tollgate-dev/tollgate/internal/policy"
 	"github.com/tollgate-dev/tollgate/internal/problem"
@@ -35,6 +36,9 @@ type Exchange interface {
 // Base is the per-request state both front ends share. Front ends embed it,
 // reset it per request and reuse it (no allocation per request).
 type Base struct {
+	// ID is the request id. The fast front end keeps it in scratch memory
+	// (SetRequestID): like a Scratch buffer it is valid until the request is
+	// over, so whatever outlives the request keeps a copy (strings.Clone).
 	ID      string
 	Start   time.Time
 	Peer    netip.Addr
@@ -84,6 +88,22 @@ func (b *Base) Scratch(n int) []byte {
 	}
 	b.scratch = b.scratch[:l+n]
 	return b.scratch[l : l : l+n]
+}
+
+// SetRequestID makes id the request's id, copied into the exchange's
+// scratch memory (Scratch): it stays valid until the request is over, and
+// costs the request no allocation.
+func (b *Base) SetRequestID(id []byte) {
+	buf := append(b.Scratch(len(id)), id...)
+	b.ID = unsafe.String(unsafe.SliceData(buf), len(buf))
+}
+
+// NewRequestID gives the request a new id (NewRequestID's form) in the
+// exchange's scratch memory, as SetRequestID does.
+func (b *Base) NewRequestID() {
+	buf := b.Scratch(RequestIDLen)[:RequestIDLen]
+	FillRequestID((*[RequestIDLen]byte)(buf))
+	b.ID = unsafe.String(unsafe.SliceData(buf), len(buf))
 }
 
 func (b *Base) RequestID() string              { return b.ID }

@@ -1,6 +1,9 @@
 package runtime
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // Exchanges are pooled: Reset keeps the values' memory but never a value
 // from the previous request.
@@ -76,5 +79,41 @@ func TestScratch(t *testing.T) {
 		b.Reset()
 	}); n != 0 {
 		t.Fatalf("Scratch after Reset allocates %v times: the block is not reused", n)
+	}
+}
+
+// A request id lives in the exchange's scratch memory: it costs nothing
+// once the block is reused, survives the request's other Scratch use, and
+// the next request gets another id in the same memory (so the previous
+// one is only valid until Reset, as Scratch's bytes are).
+func TestRequestIDInScratch(t *testing.T) {
+	var b Base
+	b.NewRequestID()
+	first := strings.Clone(b.ID)
+	if len(first) != RequestIDLen || !SaneRequestID(first) {
+		t.Fatalf("generated id %q", first)
+	}
+	x := append(b.Scratch(8), "xxxxxxxx"...)
+	if b.ID != first || string(x) != "xxxxxxxx" {
+		t.Fatalf("scratch use after the id changed it: id %q, slice %q", b.ID, x)
+	}
+	b.Reset()
+	b.NewRequestID()
+	if b.ID == first {
+		t.Fatalf("two requests got the same id %q", first)
+	}
+	b.Reset()
+	supplied := []byte("client-id-1")
+	b.SetRequestID(supplied)
+	supplied[0] = 'X' // the caller's buffer (fasthttp's header) may change
+	if b.ID != "client-id-1" {
+		t.Fatalf("supplied id %q, want a copy of client-id-1", b.ID)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		b.Reset()
+		b.NewRequestID()
+		b.SetRequestID(supplied)
+	}); n != 0 {
+		t.Fatalf("request ids allocate %v times per request", n)
 	}
 }

@@ -79,10 +79,12 @@ func (x *fastExchange) edge() *problem.Error {
 	// headers need work, so the common request pays for no lookups.
 	seen, bad := x.scanHeaders(h, t.Limits)
 	if seen&seenRequestID != 0 || bad != nil {
-		x.ID = string(h.Peek("X-Request-ID"))
+		if id := h.Peek("X-Request-ID"); runtime.SaneRequestID(b2s(id)) {
+			x.SetRequestID(id)
+		}
 	}
-	if !runtime.SaneRequestID(x.ID) {
-		x.ID = runtime.NewRequestID()
+	if x.ID == "" {
+		x.NewRequestID()
 		h.SetCanonical(keyRequestID, s2b(x.ID))
 		x.names |= requestIDName
 	}
@@ -296,6 +298,9 @@ func noControlBytes(s string) bool {
 
 // s2b views s as bytes for a fasthttp setter that copies them.
 func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// b2s views b as a string for a call that does not keep it.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // isWebSocket: only websocket upgrades pass (SPEC §8); any other upgrade,
 // h2c included, is refused by serving the request as plain HTTP/1.1.

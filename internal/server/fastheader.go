@@ -36,8 +36,7 @@ func (a fastReqHeader) Get(n string) string { return string(a.peek(n)) } // a co
 // Lend is Get without the copy: the string views fasthttp's storage and
 // stays valid only until the header is next changed (policy.Lend).
 func (a fastReqHeader) Lend(n string) string {
-	v := a.peek(n)
-	return unsafe.String(unsafe.SliceData(v), len(v))
+	return b2s(a.peek(n))
 }
 func (a fastReqHeader) Values(n string) []string {
 	if a.absent(n) {
