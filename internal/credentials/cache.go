@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,8 +76,25 @@ type Cache struct {
 type keyShard struct {
 	mu sync.RWMutex
 	m  map[uint64]keyEntry
-	_  [32]byte // keep shards on separate cache lines
+	// seen holds the secrets of keys that passed a SHA-256 check, so the
+	// key's next requests compare the presented secret with it (constant
+	// time) instead of hashing it again: the hash was most of what a key
+	// check cost. An entry counts only while the key's stored hash is the
+	// one it was checked against; it is dropped when the key goes, and the
+	// map holds at most maxSeenPerShard entries (a random one makes room).
+	seen map[uint64]seenSecret
+	_    [32]byte // keep shards on separate cache lines
 }
+
+// seenSecret is a secret that hashed to hash, the key's stored hash.
+type seenSecret struct {
+	hash   [32]byte
+	secret string
+}
+
+// maxSeenPerShard bounds the remembered secrets: 64 shards x 256 = 16,384
+// keys in use at once skip the hash, about 1.5 MB at most.
+const maxSeenPerShard = 256
 
 // keyEntry is 48 bytes: the map key is the packed public id, so no string per key.
 type keyEntry struct {
@@ -164,6 +182,7 @@ func newCache(o Options) *Cache {
 		basic: map[string]*basicEntry{}, verified: map[[32]byte]verifiedEntry{}, stop: func() {}}
 	for i := range c.shards {
 		c.shards[i].m = map[uint64]keyEntry{}
+		c.shards[i].seen = map[uint64]seenSecret{}
 	}
 	return c
 }
@@ -187,15 +206,61 @@ func (c *Cache) LookupKey(key string, now time.Time) (*policy.Consumer, error) {
 	sh := &c.shards[id%shardCount]
 	sh.mu.RLock()
 	e, found := sh.m[id]
+	seen, remembered := sh.seen[id]
 	sh.mu.RUnlock()
-	h := store.HashSecret(secret) // hashed even when not found: same work either way
-	if !ok || !found || !equal32(&h, &e.hash) {
-		return nil, ErrUnknown
+	if !ok || !found || !remembered || !equal32(&seen.hash, &e.hash) ||
+		!sameSecret(secret, seen.secret) {
+		// Any key not known to be good is hashed, found or not: a wrong
+		// secret costs the same work whether its public id exists or not.
+		h := store.HashSecret(secret)
+		if !ok || !found || !equal32(&h, &e.hash) {
+			return nil, ErrUnknown
+		}
+		sh.remember(id, e.hash, secret)
 	}
 	if e.expires != 0 && now.UnixNano() >= e.expires {
 		return nil, ErrExpired
 	}
 	return e.slot.consumer()
+}
+
+// remember keeps a secret that hashed to the key's stored hash. The secret
+// may view a request's memory, so it is copied.
+func (sh *keyShard) remember(id uint64, hash [32]byte, secret string) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e, ok := sh.m[id]; !ok || e.hash != hash {
+		return // the key changed since it was read
+	}
+	if _, ok := sh.seen[id]; !ok && len(sh.seen) >= maxSeenPerShard {
+		for old := range sh.seen { // map order is random: a random victim
+			delete(sh.seen, old)
+			break
+		}
+	}
+	sh.seen[id] = seenSecret{hash: hash, secret: strings.Clone(secret)}
+}
+
+// forget drops what seen holds for id unless it matches the key's hash
+// (the caller holds sh.mu).
+func (sh *keyShard) forget(id uint64, hash *[32]byte) {
+	if s, ok := sh.seen[id]; ok && (hash == nil || s.hash != *hash) {
+		delete(sh.seen, id)
+	}
+}
+
+// sameSecret compares two secrets in constant time for a given length (all
+// secrets issued have one of a few lengths), as subtle.ConstantTimeCompare
+// does, without converting them to byte slices.
+func sameSecret(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var v byte
+	for i := 0; i < len(a); i++ {
+		v |= a[i] ^ b[i]
+	}
+	return v == 0
 }
 
 // equal32 compares two hashes in constant time, a word at a time

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tollgate-dev/tollgate/internal/store"
 	"github.com/tollgate-dev/tollgate/internal/store/storetest"
@@ -423,5 +424,97 @@ func TestLookupKeyRefusesNonBase62(t *testing.T) {
 				t.Fatalf("key with %q at %d accepted", ch, i)
 			}
 		}
+	}
+}
+
+// seenCount is how many remembered secrets the cache holds.
+func seenCount(c *Cache) (n, fullest int) {
+	for i := range c.shards {
+		c.shards[i].mu.RLock()
+		n += len(c.shards[i].seen)
+		fullest = max(fullest, len(c.shards[i].seen))
+		c.shards[i].mu.RUnlock()
+	}
+	return n, fullest
+}
+
+// A key that passed the hash check is then compared, not hashed: its secret
+// is remembered (a copy, never the caller's memory), only for the stored
+// hash it matched, dropped when the key changes or goes, and only for a
+// bounded number of keys.
+func TestRememberedSecrets(t *testing.T) {
+	snap, key := synthetic(64 * (maxSeenPerShard + 40))
+	c := NewStatic(snap)
+	now := time.Now()
+
+	buf := []byte(key(7))
+	presented := unsafe.String(&buf[0], len(buf)) // as a header value lent by the server
+	if _, err := c.LookupKey(presented, now); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := seenCount(c); n != 1 {
+		t.Fatalf("%d secrets remembered after one good key, want 1", n)
+	}
+	// The request's memory is reused, say by the next request on the
+	// connection, carrying a guess at the secret in the same place: had the
+	// cache kept a view of that memory, the guess would match it.
+	buf[len(buf)-1] ^= 1
+	if _, err := c.LookupKey(presented, now); err == nil {
+		t.Fatal("a wrong secret for a remembered key was accepted")
+	}
+	if _, err := c.LookupKey(key(7), now); err != nil {
+		t.Fatalf("remembered key after its request's memory changed: %v", err)
+	}
+	k7 := key(7)
+	if n := testing.AllocsPerRun(100, func() { _, _ = c.LookupKey(k7, now) }); n > 0 {
+		t.Fatalf("a remembered key allocates %v times", n)
+	}
+
+	// A wrong secret for a key never seen is not remembered.
+	if _, err := c.LookupKey(key(8)[:len(key(8))-1]+"x", now); err == nil {
+		t.Fatal("wrong secret accepted")
+	}
+	if n, _ := seenCount(c); n != 1 {
+		t.Fatalf("%d secrets remembered, want 1 (a failed check must not add one)", n)
+	}
+
+	// The store gives key 7 another secret: the old one fails, the new one works.
+	next := *snap
+	next.Keys = append([]store.KeyRecord(nil), snap.Keys...)
+	newSecret := strings.Repeat("N", 32)
+	next.Keys[7].Hash = store.HashSecret(newSecret)
+	c.applyFull(&next)
+	if n, _ := seenCount(c); n != 0 {
+		t.Fatalf("%d secrets remembered after the key's hash changed, want 0", n)
+	}
+	if _, err := c.LookupKey(key(7), now); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("the replaced secret: err %v, want ErrUnknown", err)
+	}
+	rotated := key(7)[:len(key(7))-32] + newSecret
+	for range 2 { // hashed, then remembered
+		if _, err := c.LookupKey(rotated, now); err != nil {
+			t.Fatalf("the new secret: %v", err)
+		}
+	}
+	// The key is removed: its remembered secret goes with it.
+	next.Keys = append(next.Keys[:7:7], next.Keys[8:]...)
+	c.applyFull(&next)
+	if n, _ := seenCount(c); n != 0 {
+		t.Fatalf("%d secrets remembered after the key was removed, want 0", n)
+	}
+	if _, err := c.LookupKey(rotated, now); err == nil {
+		t.Fatal("a removed key was accepted")
+	}
+
+	// Many keys in use: every one works, the memory stays bounded.
+	for i := 8; i < len(next.Keys); i++ {
+		for range 2 {
+			if _, err := c.LookupKey(key(i), now); err != nil {
+				t.Fatalf("key %d: %v", i, err)
+			}
+		}
+	}
+	if n, fullest := seenCount(c); fullest > maxSeenPerShard || n < 64*maxSeenPerShard/2 {
+		t.Fatalf("%d secrets remembered, %d in the fullest shard (bound %d)", n, fullest, maxSeenPerShard)
 	}
 }

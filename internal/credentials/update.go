@@ -74,9 +74,17 @@ func (c *Cache) applyFull(snap *store.Snapshot) {
 	c.consumers, c.byName, c.basic = slots, byName, basic
 	c.cmu.Unlock()
 	for i := range c.shards {
-		c.shards[i].mu.Lock()
-		c.shards[i].m = shards[i]
-		c.shards[i].mu.Unlock()
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		sh.m = shards[i]
+		for id := range sh.seen {
+			if e, ok := sh.m[id]; ok {
+				sh.forget(id, &e.hash)
+			} else {
+				sh.forget(id, nil)
+			}
+		}
+		sh.mu.Unlock()
 	}
 }
 
@@ -171,6 +179,7 @@ func (c *Cache) replaceKeys(s *consumerSlot, keys []store.KeyRecord) {
 		sh := &c.shards[id%shardCount]
 		sh.mu.Lock()
 		sh.m[id] = keyEntry{hash: k.Hash, slot: s, expires: expiresNano(k.ExpiresAt)}
+		sh.forget(id, &k.Hash)
 		sh.mu.Unlock()
 		keep[id] = true
 	}
@@ -182,6 +191,7 @@ func (c *Cache) replaceKeys(s *consumerSlot, keys []store.KeyRecord) {
 		sh.mu.Lock()
 		if e, ok := sh.m[id]; ok && e.slot == s {
 			delete(sh.m, id)
+			sh.forget(id, nil)
 		}
 		sh.mu.Unlock()
 	}
