@@ -518,3 +518,24 @@ func TestRememberedSecrets(t *testing.T) {
 		t.Fatalf("%d secrets remembered, %d in the fullest shard (bound %d)", n, fullest, maxSeenPerShard)
 	}
 }
+
+// sameSecret is a plain equality test, whatever the length and wherever
+// the difference (word part or tail).
+func TestSameSecret(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 40, 128} {
+		a := strings.Repeat("k", n)
+		if !sameSecret(a, strings.Clone(a)) {
+			t.Fatalf("len %d: equal secrets differ", n)
+		}
+		for i := range n {
+			b := []byte(a)
+			b[i] ^= 0x20
+			if sameSecret(a, string(b)) {
+				t.Fatalf("len %d: a difference at byte %d was missed", n, i)
+			}
+		}
+		if sameSecret(a, a+"k") {
+			t.Fatalf("len %d: a longer secret matched", n)
+		}
+	}
+}
