@@ -36,9 +36,10 @@ type Exchange interface {
 // Base is the per-request state both front ends share. Front ends embed it,
 // reset it per request and reuse it (no allocation per request).
 type Base struct {
-	// ID is the request id. The fast front end keeps it in scratch memory
-	// (SetRequestID): like a Scratch buffer it is valid until the request is
-	// over, so whatever outlives the request keeps a copy (strings.Clone).
+	// ID is the request id. The fast front end keeps it in memory the
+	// exchange reuses (NewRequestID, SetRequestID): like a Scratch buffer it
+	// is valid until the request is over, so whatever outlives the request
+	// keeps a copy (strings.Clone).
 	ID      string
 	Start   time.Time
 	Peer    netip.Addr
@@ -51,9 +52,10 @@ type Base struct {
 	R       *Route
 	Cons    *policy.Consumer
 	Extra   [][2]string
-	P       []policy.Param // route params, reused buffer
-	vals    []keyVal       // per-request values (Value/SetValue): a few at most, so a slice
-	scratch []byte         // Scratch's memory: the current block, reused from request to request
+	P       []policy.Param     // route params, reused buffer
+	vals    []keyVal           // per-request values (Value/SetValue): a few at most, so a slice
+	scratch []byte             // Scratch's memory: the current block, reused from request to request
+	idBuf   [RequestIDLen]byte // a generated ID's bytes
 	// Span is the request's trace span (nil when no tracer is set).
 	Span *tracing.Span
 
@@ -99,11 +101,12 @@ func (b *Base) SetRequestID(id []byte) {
 }
 
 // NewRequestID gives the request a new id (NewRequestID's form) in the
-// exchange's scratch memory, as SetRequestID does.
+// exchange's own memory, valid as SetRequestID's is. (Not in a Scratch
+// block: a request on a route without such policies would then hold one
+// just for its id, 512 bytes per connection in flight.)
 func (b *Base) NewRequestID() {
-	buf := b.Scratch(RequestIDLen)[:RequestIDLen]
-	FillRequestID((*[RequestIDLen]byte)(buf))
-	b.ID = unsafe.String(unsafe.SliceData(buf), len(buf))
+	FillRequestID(&b.idBuf)
+	b.ID = unsafe.String(&b.idBuf[0], RequestIDLen)
 }
 
 func (b *Base) RequestID() string              { return b.ID }
