@@ -77,24 +77,26 @@ type Cache struct {
 type keyShard struct {
 	mu sync.RWMutex
 	m  map[uint64]keyEntry
-	// seen holds the secrets of keys that passed a SHA-256 check, so the
-	// key's next requests compare the presented secret with it (constant
-	// time) instead of hashing it again: the hash was most of what a key
-	// check cost. An entry counts only while the key's stored hash is the
-	// one it was checked against; it is dropped when the key goes, and the
-	// map holds at most maxSeenPerShard entries (a random one makes room).
-	seen map[uint64]seenSecret
+	// seen holds the keys that passed a SHA-256 check, with their secret,
+	// so a key's next requests compare the presented secret with it
+	// (constant time) instead of hashing it again: the hash was most of
+	// what a key check cost. An entry is a copy of the key's entry in m,
+	// kept identical: every change to m[id] drops seen[id], so a request
+	// for a key in use reads this small map only, not the large one (a
+	// cache miss or two with a million keys). At most maxSeenPerShard
+	// entries; a random one makes room.
+	seen map[uint64]seenKey
 	_    [32]byte // keep shards on separate cache lines
 }
 
-// seenSecret is a secret that hashed to hash, the key's stored hash.
-type seenSecret struct {
-	hash   [32]byte
+// seenKey is a key's entry as it was when secret hashed to its hash.
+type seenKey struct {
+	entry  keyEntry
 	secret string
 }
 
-// maxSeenPerShard bounds the remembered secrets: 64 shards x 256 = 16,384
-// keys in use at once skip the hash, about 1.5 MB at most.
+// maxSeenPerShard bounds the remembered keys: 64 shards x 256 = 16,384
+// keys in use at once skip the hash, about 2 MB at most.
 const maxSeenPerShard = 256
 
 // keyEntry is 48 bytes: the map key is the packed public id, so no string per key.
@@ -183,7 +185,7 @@ func newCache(o Options) *Cache {
 		basic: map[string]*basicEntry{}, verified: map[[32]byte]verifiedEntry{}, stop: func() {}}
 	for i := range c.shards {
 		c.shards[i].m = map[uint64]keyEntry{}
-		c.shards[i].seen = map[uint64]seenSecret{}
+		c.shards[i].seen = map[uint64]seenKey{}
 	}
 	return c
 }
@@ -206,18 +208,20 @@ func (c *Cache) LookupKey(key string, now time.Time) (*policy.Consumer, error) {
 	id, ok := packPublicID(pub)
 	sh := &c.shards[id%shardCount]
 	sh.mu.RLock()
-	e, found := sh.m[id]
 	seen, remembered := sh.seen[id]
+	e, found := seen.entry, remembered
+	if !remembered {
+		e, found = sh.m[id]
+	}
 	sh.mu.RUnlock()
-	if !ok || !found || !remembered || !equal32(&seen.hash, &e.hash) ||
-		!sameSecret(secret, seen.secret) {
+	if !ok || !remembered || !sameSecret(secret, seen.secret) {
 		// Any key not known to be good is hashed, found or not: a wrong
 		// secret costs the same work whether its public id exists or not.
 		h := store.HashSecret(secret)
 		if !ok || !found || !equal32(&h, &e.hash) {
 			return nil, ErrUnknown
 		}
-		sh.remember(id, e.hash, secret)
+		sh.remember(id, e, secret)
 	}
 	if e.expires != 0 && now.UnixNano() >= e.expires {
 		return nil, ErrExpired
@@ -225,12 +229,12 @@ func (c *Cache) LookupKey(key string, now time.Time) (*policy.Consumer, error) {
 	return e.slot.consumer()
 }
 
-// remember keeps a secret that hashed to the key's stored hash. The secret
+// remember keeps a key whose secret hashed to its stored hash. The secret
 // may view a request's memory, so it is copied.
-func (sh *keyShard) remember(id uint64, hash [32]byte, secret string) {
+func (sh *keyShard) remember(id uint64, e keyEntry, secret string) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e, ok := sh.m[id]; !ok || e.hash != hash {
+	if now, ok := sh.m[id]; !ok || now != e {
 		return // the key changed since it was read
 	}
 	if _, ok := sh.seen[id]; !ok && len(sh.seen) >= maxSeenPerShard {
@@ -239,15 +243,7 @@ func (sh *keyShard) remember(id uint64, hash [32]byte, secret string) {
 			break
 		}
 	}
-	sh.seen[id] = seenSecret{hash: hash, secret: strings.Clone(secret)}
-}
-
-// forget drops what seen holds for id unless it matches the key's hash
-// (the caller holds sh.mu).
-func (sh *keyShard) forget(id uint64, hash *[32]byte) {
-	if s, ok := sh.seen[id]; ok && (hash == nil || s.hash != *hash) {
-		delete(sh.seen, id)
-	}
+	sh.seen[id] = seenKey{entry: e, secret: strings.Clone(secret)}
 }
 
 // sameSecret compares two secrets in constant time for a given length (all

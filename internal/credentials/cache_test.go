@@ -478,6 +478,35 @@ func TestRememberedSecrets(t *testing.T) {
 		t.Fatalf("%d secrets remembered, want 1 (a failed check must not add one)", n)
 	}
 
+	// A rotation gives key 7 an expiry, same secret, through the change
+	// feed (replaceKeys) and through a full reload: the lookup must see it.
+	for _, via := range []string{"change feed", "full reload"} {
+		exp := *snap
+		exp.Keys = append([]store.KeyRecord(nil), snap.Keys...)
+		exp.Keys[7].ExpiresAt = now.Add(time.Hour)
+		if via == "full reload" {
+			c.applyFull(&exp)
+		} else {
+			cid := exp.Keys[7].ConsumerID
+			var mine []store.KeyRecord
+			for _, k := range exp.Keys {
+				if k.ConsumerID == cid {
+					mine = append(mine, k)
+				}
+			}
+			c.replaceKeys(c.consumers[cid], mine)
+		}
+		if _, err := c.LookupKey(k7, now.Add(2*time.Hour)); !errors.Is(err, ErrExpired) {
+			t.Fatalf("%s: key 7 two hours later: err %v, want ErrExpired", via, err)
+		}
+		c.applyFull(snap) // back to no expiry
+		for range 2 {
+			if _, err := c.LookupKey(k7, now.Add(2*time.Hour)); err != nil {
+				t.Fatalf("%s: key 7 without an expiry again: %v", via, err)
+			}
+		}
+	}
+
 	// The store gives key 7 another secret: the old one fails, the new one works.
 	next := *snap
 	next.Keys = append([]store.KeyRecord(nil), snap.Keys...)

@@ -77,11 +77,9 @@ func (c *Cache) applyFull(snap *store.Snapshot) {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		sh.m = shards[i]
-		for id := range sh.seen {
-			if e, ok := sh.m[id]; ok {
-				sh.forget(id, &e.hash)
-			} else {
-				sh.forget(id, nil)
+		for id, k := range sh.seen { // only exact copies of the new entries stay
+			if e, ok := sh.m[id]; !ok || e != k.entry {
+				delete(sh.seen, id)
 			}
 		}
 		sh.mu.Unlock()
@@ -178,8 +176,11 @@ func (c *Cache) replaceKeys(s *consumerSlot, keys []store.KeyRecord) {
 		}
 		sh := &c.shards[id%shardCount]
 		sh.mu.Lock()
-		sh.m[id] = keyEntry{hash: k.Hash, slot: s, expires: expiresNano(k.ExpiresAt)}
-		sh.forget(id, &k.Hash)
+		e := keyEntry{hash: k.Hash, slot: s, expires: expiresNano(k.ExpiresAt)}
+		sh.m[id] = e
+		if seen, ok := sh.seen[id]; ok && seen.entry != e {
+			delete(sh.seen, id) // seen holds exact copies of m's entries only
+		}
 		sh.mu.Unlock()
 		keep[id] = true
 	}
@@ -191,7 +192,7 @@ func (c *Cache) replaceKeys(s *consumerSlot, keys []store.KeyRecord) {
 		sh.mu.Lock()
 		if e, ok := sh.m[id]; ok && e.slot == s {
 			delete(sh.m, id)
-			sh.forget(id, nil)
+			delete(sh.seen, id)
 		}
 		sh.mu.Unlock()
 	}

@@ -1,10 +1,6 @@
 package server
 
 import (
-	"maps"
-	"strings"
-	"sync/atomic"
-	"unsafe"
 
 	"github.com/valyala/fasthttp"
 )
@@ -140,48 +136,12 @@ func (s *headerNames) add(name string) {
 // canonicalNames caches fasthttp's normal form of the request header names
 // policies use (X-Consumer-ID, X-API-Key, transform's headers...), so Get,
 // Set and Del skip fasthttp's per-call copy and case normalisation of the
-// name. The names come from code and config; past maxCanonicalNames
-// nothing more is cached.
-var canonicalNames atomic.Pointer[map[string]*canonicalEntry]
-
-const maxCanonicalNames = 1024
-
-type canonicalEntry struct {
-	name  string // a copy: never changes
-	canon []byte
-}
-
-// recentNames is the map's first level: a slot per string address, so the
-// constant names policies pass are found by one load and a compare instead
-// of a map lookup. A slot points at the map's own entry (no allocation); a
-// name whose slot another name holds just asks the map.
-var recentNames [64]atomic.Pointer[canonicalEntry]
+// name.
+var canonicalNames nameCache[[]byte]
 
 // canonicalName is the name as fasthttp's RequestHeader.Set would store it.
 func canonicalName(n string) []byte {
-	slot := &recentNames[uintptr(unsafe.Pointer(unsafe.StringData(n)))>>3&63]
-	if e := slot.Load(); e != nil && e.name == n {
-		return e.canon
-	}
-	var cached map[string]*canonicalEntry
-	if m := canonicalNames.Load(); m != nil {
-		cached = *m
-	}
-	if e, ok := cached[n]; ok {
-		slot.Store(e)
-		return e.canon
-	}
-	c := fasthttp.AppendNormalizedHeaderKey(nil, n)
-	if len(cached) >= maxCanonicalNames {
-		return c
-	}
-	// Copy on write: inserts are rare (once per name), lookups lock-free.
-	// Two racing inserts may lose one name; it is cached on its next use.
-	e := &canonicalEntry{name: strings.Clone(n), canon: c}
-	next := make(map[string]*canonicalEntry, len(cached)+1)
-	maps.Copy(next, cached)
-	next[e.name] = e
-	canonicalNames.Store(&next)
-	slot.Store(e)
-	return c
+	return canonicalNames.get(n, normalizedName)
 }
+
+func normalizedName(n string) []byte { return fasthttp.AppendNormalizedHeaderKey(nil, n) }

@@ -3,8 +3,6 @@ package server
 import (
 	"bytes"
 	"strings"
-	"sync/atomic"
-	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
@@ -59,29 +57,21 @@ func injectName(name string) *injectEntry {
 	if len(name) == 0 {
 		return nil
 	}
-	slot := &injectNames[uintptr(unsafe.Pointer(unsafe.StringData(name)))>>3&63]
-	e := slot.Load()
-	if e == nil || e.name != name {
-		e = &injectEntry{name: strings.Clone(name)}
-		if runtime.ValidHeaderName(s2b(name), true) && !fastSpecial(name) {
-			e.ok, e.bit, e.prefix = true, headerBit(name), append([]byte(e.name), ": "...)
-		}
-		slot.Store(e)
-	}
-	if !e.ok {
-		return nil
-	}
-	return e
+	return injectNames.get(name, newInjectEntry)
 }
 
-// injectNames caches injectName's answers, a slot per string address. An
-// entry keeps a copy of its name and is used only for equal bytes, so a
-// name built over a reused buffer cannot be answered for other bytes.
-var injectNames [64]atomic.Pointer[injectEntry]
+// injectNames caches injectName's answers (nil: not injected).
+var injectNames nameCache[*injectEntry]
+
+func newInjectEntry(name string) *injectEntry {
+	if !runtime.ValidHeaderName(s2b(name), true) || fastSpecial(name) {
+		return nil
+	}
+	n := strings.Clone(name)
+	return &injectEntry{bit: headerBit(n), prefix: append([]byte(n), ": "...)}
+}
 
 type injectEntry struct {
-	name   string
-	ok     bool
 	bit    headerNames
 	prefix []byte // "Name: "
 }
