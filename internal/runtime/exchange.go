@@ -52,6 +52,7 @@ type Base struct {
 	R       *Route
 	Cons    *policy.Consumer
 	Extra   [][2]string
+	Lines   []Lines            // headers added as rendered lines (AddResponseLines)
 	P       []policy.Param     // route params, reused buffer
 	vals    []keyVal           // per-request values (Value/SetValue): a few at most, so a slice
 	scratch []byte             // Scratch's memory: the current block, reused from request to request
@@ -70,9 +71,9 @@ type Base struct {
 
 // Reset prepares b for a new request, keeping its buffers.
 func (b *Base) Reset() {
-	extra, params, vals := b.Extra[:0], b.P[:0], b.vals
+	extra, params, vals, lines := b.Extra[:0], b.P[:0], b.vals, b.Lines[:0]
 	clear(vals) // drop references to the last request's values
-	*b = Base{Extra: extra, P: params, vals: vals[:0], scratch: b.scratch[:0]}
+	*b = Base{Extra: extra, Lines: lines, P: params, vals: vals[:0], scratch: b.scratch[:0]}
 }
 
 // scratchBlock is the size of a fresh scratch block: a few header values.
@@ -118,6 +119,38 @@ func (b *Base) SetConsumer(c *policy.Consumer) { b.Cons = c }
 func (b *Base) SetBodyLimit(n int64)           { b.Limit = n }
 func (b *Base) AddResponseHeader(name, value string) {
 	b.Extra = append(b.Extra, [2]string{name, value})
+}
+
+// Lines is one AddResponseLines call: the rendered lines, their names, and
+// At, the number of Extra headers added before them (their place in the
+// order of all policy headers).
+type Lines struct {
+	Text  string
+	Names []string
+	At    int
+}
+
+func (b *Base) AddResponseLines(lines string, names []string) {
+	b.Lines = append(b.Lines, Lines{Text: lines, Names: names, At: len(b.Extra)})
+}
+
+// EachResponseHeader calls f for every header policies added, Extra and
+// Lines, in the order they were added.
+func (b *Base) EachResponseHeader(f func(name, value string)) {
+	EachResponseHeader(b.Extra, b.Lines, f)
+}
+
+// EachResponseHeader calls f for extra and lines in the order they were added.
+func EachResponseHeader(extra [][2]string, lines []Lines, f func(name, value string)) {
+	li := 0
+	for i := 0; i <= len(extra); i++ {
+		for ; li < len(lines) && lines[li].At <= i; li++ {
+			policy.EachLine(lines[li].Text, f)
+		}
+		if i < len(extra) {
+			f(extra[i][0], extra[i][1])
+		}
+	}
 }
 
 // Path is the path as policies see it: the upstream path once set, else the canonical one.

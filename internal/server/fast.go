@@ -223,11 +223,9 @@ var (
 // and case-normalise the name on every call, which made each RateLimit
 // field cost ~500 instructions. A name that may be present takes the plain
 // path, so X-Request-ID still replaces and policy headers still append.
-func stampResponse(rh *fasthttp.ResponseHeader, id string, extra [][2]string) {
+func stampResponse(rh *fasthttp.ResponseHeader, id string, extra [][2]string, lines []runtime.Lines) {
 	names := stampID(rh, id)
-	for _, kv := range extra {
-		addResponseHeader(rh, &names, kv[0], kv[1])
-	}
+	runtime.EachResponseHeader(extra, lines, func(n, v string) { addResponseHeader(rh, &names, n, v) })
 }
 
 // stampID sets X-Request-ID and returns the summary of the names the
@@ -347,10 +345,10 @@ func addrOf(a net.Addr) netip.Addr {
 // finish stamps what every response carries, whoever produced it.
 func (x *fastExchange) finish() {
 	var ec *edgeConn
-	if len(x.Extra) > 0 {
+	if len(x.Extra)+len(x.Lines) > 0 {
 		ec = x.injector()
 	}
-	stampInjected(&x.ctx.Response.Header, x.ID, x.Extra, ec)
+	stampInjected(&x.ctx.Response.Header, x.ID, x.Extra, x.Lines, ec)
 	x.Status = x.ctx.Response.StatusCode()
 	x.Committed = true
 	if n := x.ctx.Request.Header.ContentLength(); n > 0 {

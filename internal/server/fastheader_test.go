@@ -222,7 +222,7 @@ func TestStampResponseMatchesSetAndAdd(t *testing.T) {
 			for _, kv := range c.extra {
 				want.Header.Add(kv[0], kv[1])
 			}
-			stampResponse(&got.Header, "id-1", c.extra)
+			stampResponse(&got.Header, "id-1", c.extra, nil)
 			if w, g := headLines(&want.Header), headLines(&got.Header); w != g {
 				t.Errorf("head differs from Set + Add\nwant:\n%s\ngot:\n%s", w, g)
 			}
@@ -291,7 +291,7 @@ func FuzzStampResponse(f *testing.F) {
 		for _, kv := range kvs {
 			want.Header.Add(kv[0], kv[1])
 		}
-		stampResponse(&got.Header, "id", kvs)
+		stampResponse(&got.Header, "id", kvs, nil)
 		if w, g := headLines(&want.Header), headLines(&got.Header); w != g {
 			t.Fatalf("head differs from Set + Add\nwant:\n%s\ngot:\n%s", w, g)
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/tollgate-dev/tollgate/internal/policy"
 	"github.com/tollgate-dev/tollgate/internal/runtime"
 )
 
@@ -137,22 +138,41 @@ func (c *edgeConn) writeInjected(p []byte) (int, error) {
 
 // stampInjected is stampResponse for a response whose policy headers may
 // go to the wire through ec (injector).
-func stampInjected(rh *fasthttp.ResponseHeader, id string, extra [][2]string, ec *edgeConn) {
+func stampInjected(rh *fasthttp.ResponseHeader, id string, extra [][2]string, lines []runtime.Lines, ec *edgeConn) {
 	if ec != nil {
 		ec.inject = nil // never left over, but never for another response
 	}
-	if ec == nil || len(extra) == 0 || len(rh.PeekTrailerKeys()) > 0 || addsTrailer(extra) {
-		stampResponse(rh, id, extra)
+	if ec == nil || len(extra)+len(lines) == 0 || len(rh.PeekTrailerKeys()) > 0 || addsTrailer(extra) {
+		stampResponse(rh, id, extra, lines)
 		return
 	}
 	names := stampID(rh, id)
-	lines := ec.injectBuf[:0]
-	for i := range extra {
+	buf := ec.injectBuf[:0]
+	li := 0
+	for i := 0; i <= len(extra); i++ {
+		// Rendered lines (AddResponseLines) in their place among extra:
+		// injected whole when none of their names is there yet.
+		for ; li < len(lines) && lines[li].At <= i; li++ {
+			l := &lines[li]
+			var bits headerNames
+			for _, n := range l.Names {
+				bits |= headerBit(n)
+			}
+			if names&bits == 0 {
+				buf = append(buf, l.Text...)
+				names |= bits
+				continue
+			}
+			policy.EachLine(l.Text, func(n, v string) { addResponseHeader(rh, &names, n, v) })
+		}
+		if i == len(extra) {
+			break
+		}
 		kv := &extra[i]
 		if e := injectName(kv[0]); e != nil && names&e.bit == 0 && noControlBytes(kv[1]) {
-			lines = append(lines, e.prefix...)
-			lines = append(lines, kv[1]...)
-			lines = append(lines, '\r', '\n')
+			buf = append(buf, e.prefix...)
+			buf = append(buf, kv[1]...)
+			buf = append(buf, '\r', '\n')
 			// A later header of this name follows it in fasthttp's store,
 			// below these lines: same order as Add.
 			names |= e.bit
@@ -160,7 +180,7 @@ func stampInjected(rh *fasthttp.ResponseHeader, id string, extra [][2]string, ec
 		}
 		addResponseHeader(rh, &names, kv[0], kv[1])
 	}
-	if len(lines) > 0 {
-		ec.setInject(lines)
+	if len(buf) > 0 {
+		ec.setInject(buf)
 	}
 }

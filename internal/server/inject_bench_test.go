@@ -29,7 +29,7 @@ func BenchmarkStampInjected(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		up.Header.CopyTo(&rh)
-		stampInjected(&rh, "0123456789abcdef0123456789abcdef", extra, ec)
+		stampInjected(&rh, "0123456789abcdef0123456789abcdef", extra, nil, ec)
 	}
 }
 
@@ -45,6 +45,6 @@ func BenchmarkStampBaseline(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		up.Header.CopyTo(&rh)
-		stampInjected(&rh, "0123456789abcdef0123456789abcdef", nil, ec)
+		stampInjected(&rh, "0123456789abcdef0123456789abcdef", nil, nil, ec)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tollgate-dev/tollgate/internal/deadline"
+	"github.com/tollgate-dev/tollgate/internal/runtime"
 )
 
 // fieldsByName parses a response head into each name's values, in order.
@@ -60,7 +61,7 @@ func checkInjectedMatchesAdd(t *testing.T, upstream string, extra [][2]string) i
 		want.Header.Add(kv[0], kv[1])
 	}
 	ec := &edgeConn{}
-	stampInjected(&got.Header, "id", extra, ec)
+	stampInjected(&got.Header, "id", extra, nil, ec)
 	w, g := fieldsByName(t, want.Header.String()), fieldsByName(t, injectedHead(&got.Header, ec))
 	if !reflect.DeepEqual(w, g) {
 		t.Fatalf("fields differ from Set + Add\nwant: %v\ngot:  %v\ninjected: %q", w, g, ec.inject)
@@ -208,3 +209,70 @@ func TestInjectNameCache(t *testing.T) {
 		}
 	}
 }
+
+// checkLinesMatchAdd is checkInjectedMatchesAdd with rendered lines
+// (AddResponseLines) among the pairs: a client gets every header as if each
+// were added with Add, in the order all were added.
+func checkLinesMatchAdd(t *testing.T, upstream string, extra [][2]string, lines []runtime.Lines) string {
+	t.Helper()
+	var want, got fasthttp.Response
+	for _, r := range []*fasthttp.Response{&want, &got} {
+		if upstream != "" {
+			r.Header.DisableNormalizing()
+			if err := r.Header.Read(bufio.NewReader(strings.NewReader(upstream))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want.Header.Set(responseIDName, "id")
+	runtime.EachResponseHeader(extra, lines, want.Header.Add)
+	ec := &edgeConn{}
+	stampInjected(&got.Header, "id", extra, lines, ec)
+	w, g := fieldsByName(t, want.Header.String()), fieldsByName(t, injectedHead(&got.Header, ec))
+	if !reflect.DeepEqual(w, g) {
+		t.Fatalf("fields differ from Set + Add\nwant: %v\ngot:  %v\ninjected: %q", w, g, ec.inject)
+	}
+	return string(ec.inject)
+}
+
+func TestInjectedLines(t *testing.T) {
+	route := runtime.Lines{Text: "RateLimit-Policy: \"r\";q=10;w=1\r\nRateLimit: \"r\";r=9;t=1\r\nRateLimit-Limit: 10\r\n",
+		Names: []string{"RateLimit-Policy", "RateLimit", "RateLimit-Limit"}}
+	plan := runtime.Lines{Text: "RateLimit-Policy: \"p\";q=5;w=60\r\nRateLimit: \"p\";r=4;t=60\r\n",
+		Names: []string{"RateLimit-Policy", "RateLimit"}}
+	up := "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+	upLimit := "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nRateLimit-Limit: up\r\n\r\n"
+	for _, c := range []struct {
+		name     string
+		upstream string
+		extra    [][2]string
+		lines    []runtime.Lines
+		injected string // the lines that go to the wire whole
+	}{
+		{"one block", up, nil, []runtime.Lines{route}, route.Text},
+		{"a route and a plan limit: the second block's names are taken", up, nil,
+			[]runtime.Lines{route, withAt(plan, 0)}, route.Text},
+		{"the upstream sends one of the names: the block goes through Add", upLimit, nil, []runtime.Lines{route}, ""},
+		{"pairs before and after the block keep their order", up,
+			[][2]string{{"RateLimit", "before"}, {"X-Quota-Remaining", "3"}}, []runtime.Lines{withAt(route, 1)},
+			"RateLimit: before\r\nX-Quota-Remaining: 3\r\n"},
+		{"a pair after the block with one of its names", up,
+			[][2]string{{"X-Cache", "HIT"}, {"RateLimit", "after"}}, []runtime.Lines{withAt(route, 1)},
+			"X-Cache: HIT\r\n" + route.Text},
+		{"the gateway's own response", "", nil, []runtime.Lines{route}, route.Text},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := checkLinesMatchAdd(t, c.upstream, c.extra, c.lines); got != c.injected {
+				t.Fatalf("injected %q, want %q", got, c.injected)
+			}
+		})
+	}
+	// No injector (TLS) or trailers: every header through fasthttp, in order.
+	var rh fasthttp.ResponseHeader
+	stampInjected(&rh, "id", [][2]string{{"RateLimit", "first"}}, []runtime.Lines{withAt(route, 1)}, nil)
+	if got := fieldsByName(t, rh.String())["ratelimit"]; len(got) != 2 || got[0] != "first" || got[1] != `"r";r=9;t=1` {
+		t.Fatalf("without an injector: RateLimit %q", got)
+	}
+}
+
+func withAt(l runtime.Lines, at int) runtime.Lines { l.At = at; return l }

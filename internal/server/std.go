@@ -248,9 +248,7 @@ func (x *stdExchange) commit() {
 		h[k] = v
 	}
 	h.Set("X-Request-ID", x.ID)
-	for _, kv := range x.Extra {
-		h.Add(kv[0], kv[1])
-	}
+	x.EachResponseHeader(h.Add)
 	x.Status = x.status
 	if x.r.ContentLength > 0 {
 		x.BytesIn = x.r.ContentLength

@@ -7,9 +7,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/policy"
@@ -129,7 +131,23 @@ func (e *Exchange) SetConsumer(c *policy.Consumer) { e.Cons = c }
 func (e *Exchange) Value(k any) any                { return e.Values[k] }
 func (e *Exchange) SetValue(k, v any)              { e.Values[k] = v }
 func (e *Exchange) AddResponseHeader(n, v string)  { e.Extra.Add(n, v) }
-func (e *Exchange) Scratch(n int) []byte           { return make([]byte, 0, n) }
+
+// AddResponseLines checks what the policy vouches for (each line's name in
+// names, in order; no control bytes) and adds the headers to Extra.
+func (e *Exchange) AddResponseLines(lines string, names []string) {
+	i := 0
+	policy.EachLine(lines, func(n, v string) {
+		if i >= len(names) || names[i] != n || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			panic(fmt.Sprintf("AddResponseLines: line %d (%q: %q) does not match names %q or has control bytes", i, n, v, names))
+		}
+		i++
+		e.Extra.Add(n, v)
+	})
+	if i != len(names) {
+		panic(fmt.Sprintf("AddResponseLines: %d lines for names %q", i, names))
+	}
+}
+func (e *Exchange) Scratch(n int) []byte { return make([]byte, 0, n) }
 
 func (e *Exchange) Query(name string) string {
 	q, _ := url.ParseQuery(e.Raw)

@@ -20,12 +20,23 @@ import (
 // keys derived from a stable scope (route name or plan), so a rebuilt
 // limiter after a config reload continues the same counts.
 type limiter struct {
-	items    []item
-	by       clientkey.By
-	c        counters.Counters
-	policy   string // RateLimit-Policy value, built once
-	keyBytes int    // the items' key prefixes, summed
+	items     []item
+	by        clientkey.By
+	c         counters.Counters
+	policy    string // RateLimit-Policy value, built once
+	head      string // "RateLimit-Policy: <policy>\r\nRateLimit: ", the start of the lines
+	keyBytes  int    // the items' key prefixes, summed
+	lineBytes int    // room for the lines beyond the RateLimit value
 }
+
+// The names of the lines check renders: the two fields, and the two plus
+// the earlier draft's trio.
+var (
+	fieldNames = []string{"RateLimit-Policy", "RateLimit"}
+	allNames   = []string{"RateLimit-Policy", "RateLimit", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"}
+)
+
+const resetLine = "\r\nRateLimit-Reset: "
 
 // itemBytes is room for one item of the RateLimit value (`"name";r=…;t=…`
 // is ~40 bytes for a short name); a longer value just grows the buffer.
@@ -36,6 +47,7 @@ type item struct {
 	limit  counters.Limit
 	prefix string // counter key prefix: rl:<scope>:<spec>:
 	count  string // limit.Count in decimal (the RateLimit-Limit value)
+	trio   string // "\r\nRateLimit-Limit: <count>\r\nRateLimit-Remaining: "
 }
 
 // newLimiter names the limits after name (suffixed by window when several).
@@ -47,12 +59,16 @@ func newLimiter(scope, name string, limits []counters.Limit, by clientkey.By, c 
 		if len(limits) > 1 {
 			name += "-" + shortDuration(lim.Window)
 		}
+		count := strconv.FormatInt(lim.Count, 10)
 		l.items = append(l.items, item{quoted: strconv.Quote(name), limit: lim, prefix: "rl:" + scope + ":" + lim.Spec() + ":",
-			count: strconv.FormatInt(lim.Count, 10)})
+			count: count, trio: "\r\nRateLimit-Limit: " + count + "\r\nRateLimit-Remaining: "})
 		l.keyBytes += len(l.items[i].prefix)
+		l.lineBytes = max(l.lineBytes, len(l.items[i].trio))
 		pol[i] = fmt.Sprintf("%s;q=%d;w=%d", strconv.Quote(name), lim.Count, ceilSeconds(lim.Window))
 	}
 	l.policy = strings.Join(pol, ", ")
+	l.head = "RateLimit-Policy: " + l.policy + "\r\nRateLimit: "
+	l.lineBytes += len(l.head) + len(resetLine) + 2*20 + 2 // two numbers of up to 20 digits, CRLF
 	return l
 }
 
@@ -71,7 +87,7 @@ func (l *limiter) check(ex policy.Exchange) error {
 	// and then the header values: written once, never changed while the
 	// request lasts. The values die with the request; a backend that keeps
 	// a key (a new counter's map key) copies it (Counters.Allow).
-	buf := ex.Scratch(l.keyBytes + len(l.items)*(len(id)+itemBytes) + 20)
+	buf := ex.Scratch(l.keyBytes + len(l.items)*(len(id)+itemBytes) + l.lineBytes)
 	for _, it := range l.items {
 		buf = append(append(buf, it.prefix...), id...)
 	}
@@ -106,13 +122,25 @@ func (l *limiter) check(ex policy.Exchange) error {
 			retry = max(retry, d.RetryAfter)
 		}
 	}
+	// The headers, rendered as lines after the keys in the same buffer
+	// (appends may move it: the keys above keep the old bytes). The
+	// earlier draft's trio comes once per exchange: a route limit and a plan
+	// limit both run on authenticated routes, and the first one claims it.
+	// It repeats the tightest item's numbers: its digits in cur.
 	at := len(buf)
-	buf = append(buf, cur...) // may move: the keys above keep the old bytes
-	value := unsafe.String(&buf[at], len(buf)-at)
-	ex.AddResponseHeader("RateLimit-Policy", l.policy)
-	ex.AddResponseHeader("RateLimit", value)
-	// The trio repeats the tightest item's numbers: its digits in value.
-	l.legacyHeaders(ex, l.items[tightAt].count, value[r[0]:r[1]], value[t[0]:t[1]])
+	buf = append(buf, l.head...)
+	buf = append(buf, cur...)
+	names := fieldNames
+	if ex.Value(legacyClaim{}) == nil {
+		ex.SetValue(legacyClaim{}, true)
+		buf = append(buf, l.items[tightAt].trio...)
+		buf = append(buf, cur[r[0]:r[1]]...)
+		buf = append(buf, resetLine...)
+		buf = append(buf, cur[t[0]:t[1]]...)
+		names = allNames
+	}
+	buf = append(buf, '\r', '\n')
+	ex.AddResponseLines(unsafe.String(&buf[at], len(buf)-at), names)
 	switch {
 	case down:
 		return problem.Unavailable(1, "rate limiting is temporarily unavailable; retry shortly")
@@ -138,18 +166,6 @@ func appendItem(b []byte, i int, quoted string, d counters.Decision) (out []byte
 	b = strconv.AppendInt(b, ceilSeconds(d.ResetAfter), 10)
 	t[1] = len(b)
 	return b, r, t
-}
-
-// legacyHeaders sets RateLimit-Limit/-Remaining/-Reset once per exchange:
-// the first limiter that runs claims them.
-func (l *limiter) legacyHeaders(ex policy.Exchange, limit, remaining, reset string) {
-	if ex.Value(legacyClaim{}) != nil {
-		return
-	}
-	ex.SetValue(legacyClaim{}, true)
-	ex.AddResponseHeader("RateLimit-Limit", limit)
-	ex.AddResponseHeader("RateLimit-Remaining", remaining)
-	ex.AddResponseHeader("RateLimit-Reset", reset)
 }
 
 func ceilSeconds(d time.Duration) int64 {
