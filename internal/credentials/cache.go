@@ -57,6 +57,7 @@ type Cache struct {
 	opts Options
 
 	shards [shardCount]keyShard
+	slots  slotTable
 
 	cmu       sync.RWMutex
 	consumers map[string]*consumerSlot // by id
@@ -99,20 +100,62 @@ type seenKey struct {
 // keys in use at once skip the hash, about 2 MB at most.
 const maxSeenPerShard = 256
 
-// keyEntry is 48 bytes: the map key is the packed public id, so no string per key.
+// keyEntry is 48 bytes: the map key is the packed public id, so no string
+// per key, and the consumer is an index into the slot table, not a
+// pointer, so the key maps hold no pointers at all: the GC never scans
+// them. (With a pointer per entry, marking a million keys took ~30 ms of
+// the collector's CPU, a stall on a one-core gateway every GC cycle.)
 type keyEntry struct {
 	hash    [32]byte
-	slot    *consumerSlot
-	expires int64 // unix nanoseconds, 0 = never
+	slot    uint32 // index in the slot table (Cache.slots)
+	expires int64  // unix nanoseconds, 0 = never
 }
 
 // consumerSlot is shared by the consumer's keys; swapping state updates all
 // of them at once. keys and username are touched only under updateMu.
 type consumerSlot struct {
 	id       string
+	idx      uint32                        // its place in the slot table, never reused
 	state    atomic.Pointer[consumerState] // nil once the consumer is deleted
 	keys     []uint64
 	username string
+}
+
+// slotTable maps a keyEntry's slot index to its consumer slot. Indexes are
+// handed out once and never reused, so an entry read just before its
+// consumer went away can only find that consumer's slot (its state nil),
+// never another consumer's. A deleted consumer's index is left nil: 8 bytes
+// per consumer ever deleted, until the process restarts.
+type slotTable struct {
+	tab atomic.Pointer[[]*consumerSlot]
+}
+
+// slot returns the slot at i (nil for a deleted consumer).
+func (t *slotTable) slot(i uint32) *consumerSlot {
+	if tab := t.tab.Load(); tab != nil && int(i) < len(*tab) {
+		return (*tab)[i]
+	}
+	return nil
+}
+
+// add gives s the next index (caller holds updateMu). Appending in place
+// is safe for readers: they never read past the length they loaded, and
+// the new length is published after the write.
+func (t *slotTable) add(s *consumerSlot) {
+	var tab []*consumerSlot
+	if p := t.tab.Load(); p != nil {
+		tab = *p
+	}
+	s.idx = uint32(len(tab))
+	tab = append(tab, s)
+	t.tab.Store(&tab)
+}
+
+// drop forgets a deleted consumer's slot (caller holds updateMu).
+func (t *slotTable) drop(s *consumerSlot) {
+	if p := t.tab.Load(); p != nil && int(s.idx) < len(*p) && (*p)[s.idx] == s {
+		(*p)[s.idx] = nil
+	}
 }
 
 type consumerState struct {
@@ -226,7 +269,11 @@ func (c *Cache) LookupKey(key string, now time.Time) (*policy.Consumer, error) {
 	if e.expires != 0 && now.UnixNano() >= e.expires {
 		return nil, ErrExpired
 	}
-	return e.slot.consumer()
+	sl := c.slots.slot(e.slot)
+	if sl == nil {
+		return nil, ErrUnknown
+	}
+	return sl.consumer()
 }
 
 // remember keeps a key whose secret hashed to its stored hash. The secret

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -566,5 +567,62 @@ func TestSameSecret(t *testing.T) {
 		if sameSecret(a, a+"k") {
 			t.Fatalf("len %d: a longer secret matched", n)
 		}
+	}
+}
+
+// The key maps hold no pointers, so the GC never scans them: a million
+// keys would otherwise be marked on every collection.
+func TestKeyEntryHoldsNoPointers(t *testing.T) {
+	var walk func(reflect.Type) bool
+	walk = func(ty reflect.Type) bool {
+		switch ty.Kind() {
+		case reflect.Pointer, reflect.UnsafePointer, reflect.Map, reflect.Slice, reflect.String,
+			reflect.Interface, reflect.Chan, reflect.Func:
+			return true
+		case reflect.Array:
+			return walk(ty.Elem())
+		case reflect.Struct:
+			for i := range ty.NumField() {
+				if walk(ty.Field(i).Type) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if walk(reflect.TypeFor[keyEntry]()) {
+		t.Fatal("keyEntry holds a pointer: the GC scans every key map entry")
+	}
+}
+
+// BenchmarkGCWithMillionKeys: one full collection with a million keys
+// cached (run on demand; compare with the key maps' pointers).
+func BenchmarkGCWithMillionKeys(b *testing.B) {
+	_, c, key := bytesPerKey(1_000_000)
+	if _, err := c.LookupKey(key(5), time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	b.ResetTimer()
+	for b.Loop() {
+		runtime.GC()
+	}
+	runtime.KeepAlive(c)
+}
+
+// Slot indexes are never reused: a key entry read just before its consumer
+// was deleted finds nothing, never a newer consumer.
+func TestSlotTableNeverReuses(t *testing.T) {
+	var tab slotTable
+	a, b, c := &consumerSlot{id: "a"}, &consumerSlot{id: "b"}, &consumerSlot{id: "c"}
+	tab.add(a)
+	tab.add(b)
+	tab.drop(b)
+	tab.add(c)
+	if a.idx != 0 || b.idx != 1 || c.idx != 2 {
+		t.Fatalf("indexes %d %d %d, want 0 1 2", a.idx, b.idx, c.idx)
+	}
+	if tab.slot(0) != a || tab.slot(1) != nil || tab.slot(2) != c || tab.slot(3) != nil {
+		t.Fatal("slot lookups")
 	}
 }

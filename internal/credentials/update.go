@@ -40,6 +40,7 @@ func (c *Cache) applyFull(snap *store.Snapshot) {
 		s := old[sc.ID]
 		if s == nil {
 			s = &consumerSlot{id: sc.ID}
+			c.slots.add(s)
 		}
 		s.keys, s.username = s.keys[:0], ""
 		s.state.Store(toPolicy(sc))
@@ -55,7 +56,7 @@ func (c *Cache) applyFull(snap *store.Snapshot) {
 		if !ok || expiredAt(k, now) {
 			continue
 		}
-		shards[id%shardCount][id] = keyEntry{hash: k.Hash, slot: s, expires: expiresNano(k.ExpiresAt)}
+		shards[id%shardCount][id] = keyEntry{hash: k.Hash, slot: s.idx, expires: expiresNano(k.ExpiresAt)}
 		s.keys = append(s.keys, id)
 	}
 	basic := make(map[string]*basicEntry, len(snap.Basic))
@@ -68,6 +69,7 @@ func (c *Cache) applyFull(snap *store.Snapshot) {
 	for id, s := range old {
 		if slots[id] == nil {
 			s.state.Store(nil) // deleted: any stale reference now fails
+			c.slots.drop(s)
 		}
 	}
 	c.cmu.Lock()
@@ -132,6 +134,7 @@ func (c *Cache) applyConsumer(id string, snap *store.Snapshot) {
 	sc := snap.Consumers[0]
 	if s == nil {
 		s = &consumerSlot{id: id}
+		c.slots.add(s)
 	}
 	c.placeConsumer(s, sc)
 	s.state.Store(toPolicy(sc))
@@ -154,6 +157,7 @@ func (c *Cache) removeConsumer(s *consumerSlot) {
 	s.state.Store(nil)
 	c.replaceKeys(s, nil)
 	c.replaceBasic(s, nil)
+	c.slots.drop(s)
 	c.cmu.Lock()
 	defer c.cmu.Unlock()
 	delete(c.consumers, s.id)
@@ -176,7 +180,7 @@ func (c *Cache) replaceKeys(s *consumerSlot, keys []store.KeyRecord) {
 		}
 		sh := &c.shards[id%shardCount]
 		sh.mu.Lock()
-		e := keyEntry{hash: k.Hash, slot: s, expires: expiresNano(k.ExpiresAt)}
+		e := keyEntry{hash: k.Hash, slot: s.idx, expires: expiresNano(k.ExpiresAt)}
 		sh.m[id] = e
 		if seen, ok := sh.seen[id]; ok && seen.entry != e {
 			delete(sh.seen, id) // seen holds exact copies of m's entries only
@@ -190,7 +194,7 @@ func (c *Cache) replaceKeys(s *consumerSlot, keys []store.KeyRecord) {
 		}
 		sh := &c.shards[id%shardCount]
 		sh.mu.Lock()
-		if e, ok := sh.m[id]; ok && e.slot == s {
+		if e, ok := sh.m[id]; ok && e.slot == s.idx {
 			delete(sh.m, id)
 			delete(sh.seen, id)
 		}
