@@ -167,7 +167,14 @@ rm -rf "$OUT/data-mem"
 tollgate_yaml "$OUT/tollgate-mem.yaml" 9108 9109 9101 "$OUT/data-mem"
 GOMAXPROCS=1 taskset -c 0 "$OUT/tollgate" serve -c "$OUT/tollgate-mem.yaml" 2>"$OUT/tollgate-mem.log" & TGM=$!; pids+=($TGM)
 wait_http 10 http://127.0.0.1:9108/
-mem() { awk '/VmRSS/ {r=$2} /RssAnon/ {a=$2} END {printf "RSS %.1f MiB (anonymous %.1f MiB)", r/1024, a/1024}' "/proc/$TGM/status"; }
+# FilePmdMapped: the binary's pages mapped as 2 MiB huge pages, which the
+# kernel does once the page cache holds the file in large folios (seen after
+# a long run of the same build): RSS then counts whole huge pages of it.
+mem() {
+  local thp
+  thp=$(awk '/FilePmdMapped/ {print $2}' "/proc/$TGM/smaps_rollup" 2>/dev/null)
+  awk -v thp="${thp:-0}" '/VmRSS/ {r=$2} /RssAnon/ {a=$2} END {printf "RSS %.1f MiB (anonymous %.1f MiB, file huge pages %.1f MiB)", r/1024, a/1024, thp/1024}' "/proc/$TGM/status"
+}
 printf '
 tollgate memory with %d connections
 ' "$MEMCONNS"
