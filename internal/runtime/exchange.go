@@ -142,14 +142,23 @@ func (b *Base) EachResponseHeader(f func(name, value string)) {
 
 // EachResponseHeader calls f for extra and lines in the order they were added.
 func EachResponseHeader(extra [][2]string, lines []Lines, f func(name, value string)) {
+	EachPolicyHeader(extra, lines,
+		func(kv *[2]string) { f(kv[0], kv[1]) },
+		func(l *Lines) { policy.EachLine(l.Text, f) })
+}
+
+// EachPolicyHeader walks extra and lines in the order policies added them:
+// pair for each AddResponseHeader, block for each AddResponseLines.
+func EachPolicyHeader(extra [][2]string, lines []Lines, pair func(*[2]string), block func(*Lines)) {
 	li := 0
-	for i := 0; i <= len(extra); i++ {
+	for i := range extra {
 		for ; li < len(lines) && lines[li].At <= i; li++ {
-			policy.EachLine(lines[li].Text, f)
+			block(&lines[li])
 		}
-		if i < len(extra) {
-			f(extra[i][0], extra[i][1])
-		}
+		pair(&extra[i])
+	}
+	for ; li < len(lines); li++ {
+		block(&lines[li])
 	}
 }
 

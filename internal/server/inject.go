@@ -51,9 +51,10 @@ func (x *fastExchange) injector() *edgeConn {
 // fasthttp's path: fasthttp's Add stores only a token name it does not
 // manage as given and only appends it. (A value is injected only without
 // control bytes: Add turns CR and LF into spaces; tabs and other control
-// bytes take Add's path too, which is rare and only costs time.) It answers for the names policies pass (constants, or
-// strings compiled from config) from a small cache with a slot per string
-// address, so a name is checked once, not on every response.
+// bytes take Add's path too, which is rare and only costs time.) The names
+// policies pass are constants or strings compiled from config, so the
+// answer is cached (nameCache): a name is checked once, not on every
+// response.
 func injectName(name string) *injectEntry {
 	if len(name) == 0 {
 		return nil
@@ -148,27 +149,7 @@ func stampInjected(rh *fasthttp.ResponseHeader, id string, extra [][2]string, li
 	}
 	names := stampID(rh, id)
 	buf := ec.injectBuf[:0]
-	li := 0
-	for i := 0; i <= len(extra); i++ {
-		// Rendered lines (AddResponseLines) in their place among extra:
-		// injected whole when none of their names is there yet.
-		for ; li < len(lines) && lines[li].At <= i; li++ {
-			l := &lines[li]
-			var bits headerNames
-			for _, n := range l.Names {
-				bits |= headerBit(n)
-			}
-			if names&bits == 0 {
-				buf = append(buf, l.Text...)
-				names |= bits
-				continue
-			}
-			policy.EachLine(l.Text, func(n, v string) { addResponseHeader(rh, &names, n, v) })
-		}
-		if i == len(extra) {
-			break
-		}
-		kv := &extra[i]
+	runtime.EachPolicyHeader(extra, lines, func(kv *[2]string) {
 		if e := injectName(kv[0]); e != nil && names&e.bit == 0 && noControlBytes(kv[1]) {
 			buf = append(buf, e.prefix...)
 			buf = append(buf, kv[1]...)
@@ -176,10 +157,23 @@ func stampInjected(rh *fasthttp.ResponseHeader, id string, extra [][2]string, li
 			// A later header of this name follows it in fasthttp's store,
 			// below these lines: same order as Add.
 			names |= e.bit
-			continue
+			return
 		}
 		addResponseHeader(rh, &names, kv[0], kv[1])
-	}
+	}, func(l *runtime.Lines) {
+		// Rendered lines (AddResponseLines) go whole when none of their
+		// names is there yet.
+		var bits headerNames
+		for _, n := range l.Names {
+			bits |= headerBit(n)
+		}
+		if names&bits == 0 {
+			buf = append(buf, l.Text...)
+			names |= bits
+			return
+		}
+		policy.EachLine(l.Text, func(n, v string) { addResponseHeader(rh, &names, n, v) })
+	})
 	if len(buf) > 0 {
 		ec.setInject(buf)
 	}
