@@ -276,6 +276,16 @@ func (c *Cache) LookupKey(key string, now time.Time) (*policy.Consumer, error) {
 	return sl.consumer()
 }
 
+// dropStale keeps seen[id] only while it is an exact copy of m[id]: the
+// one rule every change to m follows (caller holds sh.mu for writing).
+func (sh *keyShard) dropStale(id uint64) {
+	if k, ok := sh.seen[id]; ok {
+		if e, ok := sh.m[id]; !ok || e != k.entry {
+			delete(sh.seen, id)
+		}
+	}
+}
+
 // remember keeps a key whose secret hashed to its stored hash. The secret
 // may view a request's memory, so it is copied.
 func (sh *keyShard) remember(id uint64, e keyEntry, secret string) {
@@ -315,11 +325,7 @@ func sameSecret(a, b string) bool {
 // equal32 compares two hashes in constant time, a word at a time
 // (subtle.ConstantTimeCompare goes byte by byte).
 func equal32(a, b *[32]byte) bool {
-	var v uint64
-	for i := 0; i < 32; i += 8 {
-		v |= binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:])
-	}
-	return v == 0
+	return sameSecret(unsafe.String(&a[0], 32), unsafe.String(&b[0], 32))
 }
 
 func (s *consumerSlot) consumer() (*policy.Consumer, error) {

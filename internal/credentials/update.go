@@ -79,10 +79,8 @@ func (c *Cache) applyFull(snap *store.Snapshot) {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		sh.m = shards[i]
-		for id, k := range sh.seen { // only exact copies of the new entries stay
-			if e, ok := sh.m[id]; !ok || e != k.entry {
-				delete(sh.seen, id)
-			}
+		for id := range sh.seen {
+			sh.dropStale(id)
 		}
 		sh.mu.Unlock()
 	}
@@ -180,11 +178,8 @@ func (c *Cache) replaceKeys(s *consumerSlot, keys []store.KeyRecord) {
 		}
 		sh := &c.shards[id%shardCount]
 		sh.mu.Lock()
-		e := keyEntry{hash: k.Hash, slot: s.idx, expires: expiresNano(k.ExpiresAt)}
-		sh.m[id] = e
-		if seen, ok := sh.seen[id]; ok && seen.entry != e {
-			delete(sh.seen, id) // seen holds exact copies of m's entries only
-		}
+		sh.m[id] = keyEntry{hash: k.Hash, slot: s.idx, expires: expiresNano(k.ExpiresAt)}
+		sh.dropStale(id)
 		sh.mu.Unlock()
 		keep[id] = true
 	}
@@ -196,7 +191,7 @@ func (c *Cache) replaceKeys(s *consumerSlot, keys []store.KeyRecord) {
 		sh.mu.Lock()
 		if e, ok := sh.m[id]; ok && e.slot == s.idx {
 			delete(sh.m, id)
-			delete(sh.seen, id)
+			sh.dropStale(id)
 		}
 		sh.mu.Unlock()
 	}
