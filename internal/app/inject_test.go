@@ -14,6 +14,15 @@ import (
 	"time"
 )
 
+// limitedRoute is the rate-limited route both tests here serve.
+const limitedRoute = `routes:
+  - name: limited
+    service: s
+    match: { paths: ["/"] }
+    policies:
+      rate_limit: { limit: 1000, window: 1h, by: ip }
+`
+
 // Policy headers reach the client through the connection, after the
 // status line of their own response (internal/server/inject.go). These
 // tests read the wire: each response of a keep-alive connection carries
@@ -34,14 +43,7 @@ func TestPolicyHeadersOnTheWire(t *testing.T) {
 			_, _ = w.Write([]byte("ok " + r.URL.Path))
 		}
 	})
-	g := startGateway(t, "services:\n"+service("s", up)+`
-routes:
-  - name: limited
-    service: s
-    match: { paths: ["/"] }
-    policies:
-      rate_limit: { limit: 1000, window: 1h, by: ip }
-`)
+	g := startGateway(t, "services:\n"+service("s", up)+limitedRoute)
 	waitOK(t, g.url+"/warm")
 	c, err := net.Dial("tcp", strings.TrimPrefix(g.url, "http://"))
 	if err != nil {
@@ -142,14 +144,7 @@ func TestPolicyHeadersOverTLS(t *testing.T) {
 	g := startGateway(t, `
 tls: { cert: "`+cert+`", key: "`+key+`" }
 services:
-`+service("s", up)+`
-routes:
-  - name: limited
-    service: s
-    match: { paths: ["/"] }
-    policies:
-      rate_limit: { limit: 1000, window: 1h, by: ip }
-`)
+`+service("s", up)+limitedRoute)
 	addr := tlsAddr(t, g)
 	for _, h2 := range []bool{false, true} {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: h2}
