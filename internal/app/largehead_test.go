@@ -13,10 +13,11 @@ import (
 )
 
 // Request heads larger than the HTTP/1.1 front end's small per-connection
-// buffer move their connection to the large front end (internal/server
-// spill.go). Whatever the size up to max_header_bytes (64 KiB), the request
-// must arrive intact, keep-alive and pipelining must keep working across
-// the move, TLS must stay TLS, and past the limit the answer is 431.
+// buffer (2 KiB) move their connection up to the middle front end (8 KiB),
+// and from there to the large one (internal/server spill.go). Whatever the
+// size up to max_header_bytes (64 KiB), the request must arrive intact,
+// keep-alive and pipelining must keep working across each move, TLS must
+// stay TLS, and past the limit the answer is 431.
 func TestLargeRequestHeads(t *testing.T) {
 	up := origin(t, func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -37,13 +38,32 @@ func TestLargeRequestHeads(t *testing.T) {
 		name  string
 		steps [][]exchange // each inner list is written in one go (pipelined)
 	}{
-		{"head just over the small buffer", [][]exchange{{{get("/a", big(5000)), "200 /a big=5000 proto=%s body="}}}},
+		{"head just over the small buffer", [][]exchange{{{get("/a", big(2100)), "200 /a big=2100 proto=%s body="}}}},
+		{"head within the middle buffer", [][]exchange{{{get("/a", big(5000)), "200 /a big=5000 proto=%s body="}}}},
+		{"head just over the middle buffer", [][]exchange{{{get("/a", big(8200)), "200 /a big=8200 proto=%s body="}}}},
 		{"head near the limit", [][]exchange{{{get("/a", big(60000)), "200 /a big=60000 proto=%s body="}}}},
 		{"head over the limit", [][]exchange{{{get("/a", big(70000)), "431"}}}},
 		{"keep-alive: small, large, small", [][]exchange{
 			{{get("/1", ""), "200 /1 big=0 proto=%s body="}},
 			{{get("/2", big(20000)), "200 /2 big=20000 proto=%s body="}},
 			{{get("/3", ""), "200 /3 big=0 proto=%s body="}},
+		}},
+		{"keep-alive: small, middling, small, large, small", [][]exchange{
+			{{get("/1", ""), "200 /1 big=0 proto=%s body="}},
+			{{get("/2", big(3000)), "200 /2 big=3000 proto=%s body="}},
+			{{get("/3", ""), "200 /3 big=0 proto=%s body="}},
+			{{get("/4", big(30000)), "200 /4 big=30000 proto=%s body="}},
+			{{get("/5", ""), "200 /5 big=0 proto=%s body="}},
+		}},
+		{"pipelined: small, middling, large, small", [][]exchange{{
+			{get("/1", ""), "200 /1 big=0 proto=%s body="},
+			{get("/2", big(3000)), "200 /2 big=3000 proto=%s body="},
+			{get("/3", big(40000)), "200 /3 big=40000 proto=%s body="},
+			{get("/4", ""), "200 /4 big=0 proto=%s body="},
+		}}},
+		{"middling head with a body, then over the limit", [][]exchange{
+			{{post("/p", big(4000), "mid body"), "200 /p big=4000 proto=%s body=mid body"}},
+			{{get("/q", big(70000)), "431"}},
 		}},
 		{"pipelined: small then large then small", [][]exchange{{
 			{get("/1", ""), "200 /1 big=0 proto=%s body="},

@@ -31,19 +31,16 @@ const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 // Server serves the proxy listeners for one gateway.
 type Server struct {
-	gw   *runtime.Gateway
-	log  *slog.Logger
-	lim  config.Server
-	fast *fasthttp.Server
-	// big serves connections whose request head outgrew fast's buffer (nil
-	// when max_header_bytes fits the small buffer); spillAt is fast's
-	// read buffer size when connections may move to big (0: they may not).
-	big     *fasthttp.Server
-	bigFeed *connFeed
-	spillAt int
-	hs      *http.Server
-	h2      *http2.Server
-	feed    *connFeed
+	gw  *runtime.Gateway
+	log *slog.Logger
+	lim config.Server
+	// tiers are the HTTP/1.1 front ends, smallest read buffer first: every
+	// connection starts on the first, and moves up when a request head
+	// outgrows its buffer (spill.go). The last one's buffer is
+	// max_header_bytes.
+	tiers []frontEnd
+	hs    *http.Server
+	h2    *http2.Server
 
 	mu      sync.Mutex
 	lns     []net.Listener
@@ -54,15 +51,15 @@ type Server struct {
 
 // New builds the front ends with the edge limits of SPEC §8.
 func New(gw *runtime.Gateway, lim config.Server, log *slog.Logger) *Server {
-	s := &Server{gw: gw, log: log, lim: lim, feed: newConnFeed(), closing: make(chan struct{})}
-	small := lim.MaxHeaderBytes
-	if small > smallReadBuffer {
-		// Most connections live on the small front end; a head that does not
-		// fit moves its connection to the large one (see spill.go).
-		small, s.spillAt = smallReadBuffer, smallReadBuffer
-		s.big, s.bigFeed = s.newFast(lim.MaxHeaderBytes), newConnFeed()
+	s := &Server{gw: gw, log: log, lim: lim, closing: make(chan struct{})}
+	sizes := bufferTiers(lim.MaxHeaderBytes)
+	for i, size := range sizes {
+		fe := frontEnd{srv: s.newFast(size), feed: newConnFeed()}
+		if i < len(sizes)-1 {
+			fe.spillAt = size
+		}
+		s.tiers = append(s.tiers, fe)
 	}
-	s.fast = s.newFast(small)
 	s.hs = &http.Server{
 		Handler:           http.HandlerFunc(s.serveStd),
 		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
@@ -76,11 +73,20 @@ func New(gw *runtime.Gateway, lim config.Server, log *slog.Logger) *Server {
 		MaxUploadBufferPerConnection: 1 << 20,
 	}
 	_ = http2.ConfigureServer(s.hs, s.h2)
-	go func() { _ = s.fast.Serve(s.feed) }()
-	if s.big != nil {
-		go func() { _ = s.big.Serve(s.bigFeed) }()
+	for _, fe := range s.tiers {
+		go func() { _ = fe.srv.Serve(fe.feed) }()
 	}
 	return s
+}
+
+// frontEnd is one HTTP/1.1 front end: a fasthttp server with its read
+// buffer size, and the feed it accepts connections from.
+type frontEnd struct {
+	srv  *fasthttp.Server
+	feed *connFeed
+	// spillAt is the read buffer size when a connection may move on to
+	// the next front end (0: the last one; a head that does not fit is 431).
+	spillAt int
 }
 
 // newFast builds an HTTP/1.1 front end whose read buffer (and so largest
@@ -125,24 +131,27 @@ func (s *Server) newFast(readBuffer int) *fasthttp.Server {
 	}
 }
 
-// spill hands a connection whose request head overflowed the small front
-// end's buffer to the large front end; false when it cannot.
+// spill hands a connection whose request head overflowed its front end's
+// buffer to the next front end up; false when it cannot.
 func (s *Server) spill(ctx *fasthttp.RequestCtx) bool {
-	if s.big == nil {
-		return false
-	}
 	ec := asEdgeConn(ctx.Conn())
-	if ec == nil {
+	if ec == nil || ec.bufSize == 0 {
 		return false
 	}
-	c := ec.spill()
-	if c == nil {
-		return false
+	for _, fe := range s.tiers {
+		if fe.spillAt != 0 && fe.spillAt <= ec.bufSize {
+			continue
+		}
+		c := ec.spill(fe.spillAt)
+		if c == nil {
+			return false
+		}
+		if !fe.feed.push(c) {
+			_ = ec.Conn.Close()
+		}
+		return true
 	}
-	if !s.bigFeed.push(c) {
-		_ = ec.Conn.Close()
-	}
-	return true
+	return false
 }
 
 type fastLogger struct{ log *slog.Logger }
@@ -256,7 +265,7 @@ func (s *Server) sniff(c net.Conn) {
 		s.serveH2(pc)
 		return
 	}
-	if !s.feed.push(newEdgeConn(c, br, s.spillAt)) {
+	if !s.tiers[0].feed.push(newEdgeConn(c, br, s.tiers[0].spillAt)) {
 		c.Close()
 	}
 }
@@ -274,7 +283,7 @@ func (s *Server) handshake(c net.Conn) {
 		s.serveH2(tc)
 		return
 	}
-	if !s.feed.push(newEdgeConn(tc, nil, s.spillAt)) {
+	if !s.tiers[0].feed.push(newEdgeConn(tc, nil, s.tiers[0].spillAt)) {
 		c.Close()
 	}
 }
@@ -294,9 +303,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = ln.Close()
 	}
 	s.mu.Unlock()
-	errFast := s.fast.ShutdownWithContext(ctx)
-	if s.big != nil {
-		errFast = errors.Join(errFast, s.big.ShutdownWithContext(ctx))
+	var errFast error
+	for _, fe := range s.tiers {
+		errFast = errors.Join(errFast, fe.srv.ShutdownWithContext(ctx))
 	}
 	errStd := s.hs.Shutdown(ctx) // sends GOAWAY on HTTP/2 connections
 	done := make(chan struct{})

@@ -20,19 +20,37 @@ import (
 // (64 KiB by default, SPEC §8) costs 64 MiB at 1,000 connections for heads
 // that are almost always under 2 KiB.
 //
-// So connections start on a front end with a small buffer (smallReadBuffer).
-// When a head does not fit, fasthttp's buffer is full of exactly that head's
-// first bytes, unconsumed; the connection is then detached from the small
-// front end and re-served, from the start of that head, by a twin front end
-// whose buffer is max_header_bytes. Both run the same handler, so nothing
-// else differs; only the rare connection with a large head pays for a large
-// buffer.
+// So connections start on a front end with a small buffer
+// (smallReadBuffer). When a head does not fit, fasthttp's buffer is full of
+// exactly that head's first bytes, unconsumed; the connection is then
+// detached from its front end and re-served, from the start of that head,
+// by the next front end up, whose buffer is larger: midReadBuffer, then
+// max_header_bytes (bufferTiers). All run the same handler, so nothing else
+// differs; only a connection with a large head pays for a large buffer, and
+// one with a middling head (a long token, a few cookies) for a middling one.
+// nginx works alike: 1 KiB per connection for the head, 8 KiB buffers when
+// it does not fit (client_header_buffer_size, large_client_header_buffers).
 //
 // The head's first bytes are read back from fasthttp's own buffer, which
 // is never copied on the way: bufio hands Read its whole buffer whenever the
 // buffer is empty (so edgeConn learns where it is), and the read that fills
 // it to the brim is the last one before fasthttp gives up on the head.
-const smallReadBuffer = 4 << 10
+const (
+	smallReadBuffer = 2 << 10
+	midReadBuffer   = 8 << 10
+)
+
+// bufferTiers returns the front ends' read buffer sizes, smallest first,
+// for request heads of up to max bytes.
+func bufferTiers(max int) []int {
+	var sizes []int
+	for _, n := range []int{smallReadBuffer, midReadBuffer} {
+		if n < max {
+			sizes = append(sizes, n)
+		}
+	}
+	return append(sizes, max)
+}
 
 // edgeConn is an accepted HTTP/1.1 connection as fasthttp sees it.
 type edgeConn struct {
@@ -138,9 +156,10 @@ func (c *edgeConn) head() []byte {
 }
 
 // spill detaches the connection after fasthttp's buffer filled up with an
-// unfinished head, and returns it, replaying that head, for the large front
-// end. It returns nil when the connection cannot spill.
-func (c *edgeConn) spill() net.Conn {
+// unfinished head, and returns it, replaying that head, for the next front
+// end up, whose read buffer is bufSize bytes when it may spill again (0: it
+// may not). It returns nil when the connection cannot spill.
+func (c *edgeConn) spill(bufSize int) net.Conn {
 	if c.detached.Load() {
 		return nil
 	}
@@ -150,7 +169,7 @@ func (c *edgeConn) spill() net.Conn {
 	}
 	c.detached.Store(true)
 	r := io.MultiReader(bytes.NewReader(head), c.r)
-	return newEdgeConn(c.Conn, r, 0)
+	return newEdgeConn(c.Conn, r, bufSize)
 }
 
 func (c *edgeConn) Write(p []byte) (int, error) {

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -98,8 +99,69 @@ func TestEdgeConnNoHeadWhenTheBufferIsNotFull(t *testing.T) {
 	if h := ec.head(); h != nil {
 		t.Fatalf("head = %q, want none", h)
 	}
-	if ec.spill() != nil {
+	if ec.spill(0) != nil {
 		t.Fatal("spill succeeded without a full head in the buffer")
+	}
+}
+
+// A connection may move up twice (small, middle, large buffer): each front
+// end replays the head the one below could not hold, and after the moves
+// the last reader sees the whole stream, exactly once, in order.
+func TestEdgeConnSpillsTwice(t *testing.T) {
+	const small, mid = 64, 256
+	wire := "GET /a HTTP/1.1\r\n\r\n" + "GET /big HTTP/1.1\r\nX: " + strings.Repeat("y", 1000) + "\r\n\r\nGET /after HTTP/1.1\r\n\r\n"
+	first := len("GET /a HTTP/1.1\r\n\r\n")
+	for _, chunk := range []int{1 << 12, 1, 13} {
+		ec := &edgeConn{r: &chunked{r: strings.NewReader(wire), n: chunk}, bufSize: small}
+		br := bufio.NewReaderSize(ec, small)
+		if _, err := br.Discard(first); err != nil { // the first request, served on the small buffer
+			t.Fatal(err)
+		}
+		if _, err := br.Peek(small + 1); err != bufio.ErrBufferFull {
+			t.Fatalf("small peek error %v, want ErrBufferFull", err)
+		}
+		c := ec.spill(mid)
+		if c == nil {
+			t.Fatal("no spill from the small buffer")
+		}
+		if n, err := ec.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+			t.Fatalf("the detached connection read %d, %v; want 0, EOF", n, err)
+		}
+		br = bufio.NewReaderSize(c, mid)
+		if _, err := br.Peek(mid + 1); err != bufio.ErrBufferFull {
+			t.Fatalf("middle peek error %v, want ErrBufferFull", err)
+		}
+		last := asEdgeConn(c).spill(0)
+		if last == nil {
+			t.Fatal("no spill from the middle buffer")
+		}
+		if again := asEdgeConn(last).spill(0); again != nil {
+			t.Fatal("the last front end's connection spilled")
+		}
+		rest, err := io.ReadAll(bufio.NewReaderSize(last, 2048))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := wire[first:]; string(rest) != want {
+			t.Fatalf("chunk %d: the last front end read %q\nwant %q", chunk, rest, want)
+		}
+	}
+}
+
+func TestBufferTiers(t *testing.T) {
+	for _, tc := range []struct {
+		max  int
+		want []int
+	}{
+		{64 << 10, []int{smallReadBuffer, midReadBuffer, 64 << 10}},
+		{midReadBuffer, []int{smallReadBuffer, midReadBuffer}},
+		{4 << 10, []int{smallReadBuffer, 4 << 10}},
+		{smallReadBuffer, []int{smallReadBuffer}},
+		{1 << 10, []int{1 << 10}},
+	} {
+		if got := bufferTiers(tc.max); !slices.Equal(got, tc.want) {
+			t.Errorf("bufferTiers(%d) = %v, want %v", tc.max, got, tc.want)
+		}
 	}
 }
 
