@@ -13,6 +13,7 @@ package main
 import (
 	"flag"
 	"log"
+	"math"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -38,7 +39,7 @@ func main() {
 	if *timeouts {
 		s.ReadTimeout, s.IdleTimeout, s.WriteTimeout = 10*time.Second, 60*time.Second, 60*time.Second
 		s.HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
-			return fasthttp.RequestConfig{ReadTimeout: 60 * time.Second, MaxRequestBodySize: 1 << 40}
+			return fasthttp.RequestConfig{ReadTimeout: 60 * time.Second, MaxRequestBodySize: min(1<<40, math.MaxInt)}
 		}
 		hc.WriteTimeout = 60 * time.Second
 	}

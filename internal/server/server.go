@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -89,6 +90,11 @@ type frontEnd struct {
 	spillAt int
 }
 
+// noBodyLimit is fasthttp's request body limit: none that matters (1 TiB,
+// or the largest int on 32-bit platforms). Body limits are per route,
+// enforced while the body streams (max_body_bytes, body_limit).
+const noBodyLimit = min(1<<40, math.MaxInt)
+
 // newFast builds an HTTP/1.1 front end whose read buffer (and so largest
 // request head) is readBuffer bytes.
 func (s *Server) newFast(readBuffer int) *fasthttp.Server {
@@ -102,7 +108,7 @@ func (s *Server) newFast(readBuffer int) *fasthttp.Server {
 		ReadTimeout:                   s.lim.ReadHeaderTimeout.D(),
 		IdleTimeout:                   s.lim.IdleTimeout.D(),
 		WriteTimeout:                  s.lim.WriteTimeout.D(),
-		MaxRequestBodySize:            1 << 40, // limits are per route, enforced while streaming
+		MaxRequestBodySize:            noBodyLimit,
 		StreamRequestBody:             true,
 		DisableHeaderNamesNormalizing: false,
 		NoDefaultServerHeader:         true,
@@ -122,7 +128,7 @@ func (s *Server) newFast(readBuffer int) *fasthttp.Server {
 		// (fasthttp sets the idle deadline before the next request, and
 		// clears both when a WebSocket upgrade hijacks the connection).
 		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-			conf := fasthttp.RequestConfig{MaxRequestBodySize: 1 << 40}
+			conf := fasthttp.RequestConfig{MaxRequestBodySize: noBodyLimit}
 			if h.ContentLength() != 0 {
 				conf.ReadTimeout = bodyTimeout
 			}

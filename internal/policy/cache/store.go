@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,7 +32,7 @@ func (e *entry) weight(key string) uint32 {
 	for _, kv := range e.Header {
 		n += len(kv[0]) + len(kv[1]) + 32
 	}
-	return uint32(min(n, 1<<31))
+	return uint32(min(n, math.MaxInt32))
 }
 
 // store is a route's cache storage. It outlives config reloads (kept in
