@@ -78,18 +78,18 @@ const maxSeq = 4096
 // round (sum of weights picks), reduced by the weights' gcd.
 func buildWeightedSeq(targets []*Target) []*Target {
 	weights := make([]int, len(targets))
-	g, sum := 0, 0
+	g, sum := 0, int64(0) // int64: weights scaled by maxSeq overflow a 32-bit int
 	for i, t := range targets {
 		weights[i] = t.weight
 		g = gcd(g, t.weight)
-		sum += t.weight
+		sum += int64(t.weight)
 	}
 	for i := range weights {
 		weights[i] /= g
 	}
-	if sum /= g; sum > maxSeq {
+	if sum /= int64(g); sum > maxSeq {
 		for i := range weights {
-			weights[i] = max(weights[i]*maxSeq/sum, 1)
+			weights[i] = int(max(int64(weights[i])*maxSeq/sum, 1))
 		}
 	}
 	return smoothRound(targets, weights)
