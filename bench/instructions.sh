@@ -35,7 +35,7 @@ need_debian valgrind nginx
 
 # TOLLGATE=path measures another build (an older commit, say) with the same
 # harness; by default this checkout is built.
-if [ -n "${TOLLGATE:-}" ]; then cp "$TOLLGATE" "$OUT/tollgate"; else go build -o "$OUT/tollgate" ./cmd/tollgate; fi
+if [ -n "${TOLLGATE:-}" ]; then cp "$TOLLGATE" "$OUT/tollgate"; else build_gateway "$OUT/tollgate"; fi
 for cmd in upstream fastbaseline fixedload seedkeys; do go build -o "$OUT/$cmd" ./bench/$cmd; done
 
 "$OUT/upstream" -addr 127.0.0.1:9201 & pids+=($!)

@@ -17,6 +17,10 @@ need_debian() {
   NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 }
 
+# build_gateway FILE builds the gateway as the README's "Building the
+# binary" says (static, no cgo), so the benches measure what is shipped.
+build_gateway() { CGO_ENABLED=0 go build -trimpath -o "$1" ./cmd/tollgate; }
+
 # pids collects background processes; they are killed when the script exits.
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }

@@ -25,7 +25,7 @@ mkdir -p "$OUT"
 . bench/lib.sh
 need_debian wrk nginx
 
-go build -o "$OUT/tollgate" ./cmd/tollgate
+build_gateway "$OUT/tollgate"
 go build -o "$OUT/upstream" ./bench/upstream
 
 taskset -c 1 "$OUT/upstream" -addr 127.0.0.1:9101 & pids+=($!)

@@ -23,7 +23,7 @@ if ! need perf; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null
 fi
 
-go build -o "$OUT/tollgate" ./cmd/tollgate
+build_gateway "$OUT/tollgate"
 go build -o "$OUT/upstream" ./bench/upstream
 
 nginx_conf "$OUT/nginx.conf" 9302 9301
