@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,10 +18,46 @@ import (
 )
 
 // Set by the linker: -ldflags "-X main.version=... -X main.commit=...".
+// Left unset, they come from what the go command stamped into the binary
+// (buildStamp).
 var (
 	version = "dev"
 	commit  = "none"
 )
+
+func init() { version, commit = buildStamp(version, commit, readBuildInfo) }
+
+func readBuildInfo() (*debug.BuildInfo, bool) { return debug.ReadBuildInfo() }
+
+// buildStamp fills a version and commit the linker did not set from the
+// build info: the module version (go install ...@v1.2.3) and the VCS
+// revision (a go build in a git checkout), "+dirty" when the tree had
+// uncommitted changes.
+func buildStamp(version, commit string, read func() (*debug.BuildInfo, bool)) (string, string) {
+	bi, ok := read()
+	if !ok {
+		return version, commit
+	}
+	if v := bi.Main.Version; version == "dev" && v != "" && v != "(devel)" {
+		version = v
+	}
+	if commit != "none" {
+		return version, commit
+	}
+	var rev, dirty string
+	for _, kv := range bi.Settings {
+		switch {
+		case kv.Key == "vcs.revision":
+			rev = kv.Value[:min(12, len(kv.Value))]
+		case kv.Key == "vcs.modified" && kv.Value == "true":
+			dirty = "+dirty"
+		}
+	}
+	if rev != "" {
+		commit = rev + dirty
+	}
+	return version, commit
+}
 
 // userError marks failures caused by the user's input (exit 1); anything
 // else is an internal error (exit 2).

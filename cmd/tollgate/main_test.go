@@ -74,3 +74,34 @@ func TestTuneGC(t *testing.T) {
 		t.Fatalf("GOGC=100 was overridden to %d", got)
 	}
 }
+
+func TestBuildStamp(t *testing.T) {
+	info := func(mainVersion string, settings ...string) func() (*debug.BuildInfo, bool) {
+		return func() (*debug.BuildInfo, bool) {
+			bi := &debug.BuildInfo{Main: debug.Module{Version: mainVersion}}
+			for i := 0; i+1 < len(settings); i += 2 {
+				bi.Settings = append(bi.Settings, debug.BuildSetting{Key: settings[i], Value: settings[i+1]})
+			}
+			return bi, true
+		}
+	}
+	const rev = "0123456789abcdef0123456789abcdef01234567"
+	for _, tc := range []struct {
+		name                    string
+		version, commit         string
+		read                    func() (*debug.BuildInfo, bool)
+		wantVersion, wantCommit string
+	}{
+		{"no build info", "dev", "none", func() (*debug.BuildInfo, bool) { return nil, false }, "dev", "none"},
+		{"go build in a clean checkout", "dev", "none", info("(devel)", "vcs.revision", rev, "vcs.modified", "false"), "dev", "0123456789ab"},
+		{"go build with changes", "dev", "none", info("(devel)", "vcs.revision", rev, "vcs.modified", "true"), "dev", "0123456789ab+dirty"},
+		{"go install at a version", "dev", "none", info("v1.4.0"), "v1.4.0", "none"},
+		{"linker flags win", "v2.0.0", "abc1234", info("v1.4.0", "vcs.revision", rev), "v2.0.0", "abc1234"},
+		{"no vcs stamp", "dev", "none", info("(devel)"), "dev", "none"},
+	} {
+		v, c := buildStamp(tc.version, tc.commit, tc.read)
+		if v != tc.wantVersion || c != tc.wantCommit {
+			t.Errorf("%s: got %q %q, want %q %q", tc.name, v, c, tc.wantVersion, tc.wantCommit)
+		}
+	}
+}
