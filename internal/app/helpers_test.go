@@ -178,6 +178,16 @@ func tlsAddr(t *testing.T, g *gateway) string {
 	return ""
 }
 
+// tlsClient trusts any certificate and speaks HTTP/2 when h2, else only
+// HTTP/1.1 (no ALPN h2).
+func tlsClient(h2 bool) *http.Client {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: h2}
+	if !h2 {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	return &http.Client{Transport: tr}
+}
+
 // writeSelfSigned writes a throwaway certificate for 127.0.0.1/localhost.
 func writeSelfSigned(t *testing.T) (certPath, keyPath string) {
 	t.Helper()

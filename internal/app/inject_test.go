@@ -3,7 +3,6 @@ package app_test
 import (
 	"bufio"
 	"bytes"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -147,11 +146,7 @@ services:
 `+service("s", up)+limitedRoute)
 	addr := tlsAddr(t, g)
 	for _, h2 := range []bool{false, true} {
-		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: h2}
-		if !h2 {
-			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-		}
-		resp, err := (&http.Client{Transport: tr}).Get("https://" + addr + "/x")
+		resp, err := tlsClient(h2).Get("https://" + addr + "/x")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,7 +3,6 @@ package app_test
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -195,11 +194,7 @@ func TestTLSHTTP2AndHTTP1(t *testing.T) {
 	g := startTLSGateway(t, up)
 	addr := tlsAddr(t, g)
 	for _, h2 := range []bool{true, false} {
-		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: h2}
-		if !h2 {
-			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-		}
-		resp, err := (&http.Client{Transport: tr}).Get("https://" + addr + "/")
+		resp, err := tlsClient(h2).Get("https://" + addr + "/")
 		if err != nil {
 			t.Fatal(err)
 		}
