@@ -53,13 +53,8 @@ type Server struct {
 // New builds the front ends with the edge limits of SPEC §8.
 func New(gw *runtime.Gateway, lim config.Server, log *slog.Logger) *Server {
 	s := &Server{gw: gw, log: log, lim: lim, closing: make(chan struct{})}
-	sizes := bufferTiers(lim.MaxHeaderBytes)
-	for i, size := range sizes {
-		fe := frontEnd{srv: s.newFast(size), feed: newConnFeed()}
-		if i < len(sizes)-1 {
-			fe.spillAt = size
-		}
-		s.tiers = append(s.tiers, fe)
+	for _, size := range bufferTiers(lim.MaxHeaderBytes) {
+		s.tiers = append(s.tiers, frontEnd{srv: s.newFast(size), feed: newConnFeed(), size: size})
 	}
 	s.hs = &http.Server{
 		Handler:           http.HandlerFunc(s.serveStd),
@@ -85,9 +80,17 @@ func New(gw *runtime.Gateway, lim config.Server, log *slog.Logger) *Server {
 type frontEnd struct {
 	srv  *fasthttp.Server
 	feed *connFeed
-	// spillAt is the read buffer size when a connection may move on to
-	// the next front end (0: the last one; a head that does not fit is 431).
-	spillAt int
+	size int
+}
+
+// watchAt is the read buffer size an edgeConn on front end i watches for
+// a head that overflows it (spill.go): 0 on the last front end, where such
+// a head is a 431.
+func (s *Server) watchAt(i int) int {
+	if i == len(s.tiers)-1 {
+		return 0
+	}
+	return s.tiers[i].size
 }
 
 // noBodyLimit is fasthttp's request body limit: none that matters (1 TiB,
@@ -141,18 +144,18 @@ func (s *Server) newFast(readBuffer int) *fasthttp.Server {
 // buffer to the next front end up; false when it cannot.
 func (s *Server) spill(ctx *fasthttp.RequestCtx) bool {
 	ec := asEdgeConn(ctx.Conn())
-	if ec == nil || ec.bufSize == 0 {
+	if ec == nil {
 		return false
 	}
-	for _, fe := range s.tiers {
-		if fe.spillAt != 0 && fe.spillAt <= ec.bufSize {
+	for i := range len(s.tiers) - 1 {
+		if s.tiers[i].size != ec.bufSize {
 			continue
 		}
-		c := ec.spill(fe.spillAt)
+		c := ec.spill(s.watchAt(i + 1))
 		if c == nil {
 			return false
 		}
-		if !fe.feed.push(c) {
+		if !s.tiers[i+1].feed.push(c) {
 			_ = ec.Conn.Close()
 		}
 		return true
@@ -271,7 +274,7 @@ func (s *Server) sniff(c net.Conn) {
 		s.serveH2(pc)
 		return
 	}
-	if !s.tiers[0].feed.push(newEdgeConn(c, br, s.tiers[0].spillAt)) {
+	if !s.tiers[0].feed.push(newEdgeConn(c, br, s.watchAt(0))) {
 		c.Close()
 	}
 }
@@ -289,7 +292,7 @@ func (s *Server) handshake(c net.Conn) {
 		s.serveH2(tc)
 		return
 	}
-	if !s.tiers[0].feed.push(newEdgeConn(tc, nil, s.tiers[0].spillAt)) {
+	if !s.tiers[0].feed.push(newEdgeConn(tc, nil, s.watchAt(0))) {
 		c.Close()
 	}
 }
