@@ -15,7 +15,7 @@ import (
 
 // Event is what the gateway records about one request. It is small and holds
 // no pointers into request data, so it can be queued after the request ends;
-// RequestID is the exception (it may view the request's scratch memory), so
+// RequestID is the exception (it views memory the exchange reuses), so
 // a queued event leaves it empty.
 type Event struct {
 	Time            time.Time

@@ -84,9 +84,9 @@ func (t *telemetry) Observe(ex runtime.Exchange) {
 	t.metrics.Observe(&ev)
 	t.countPolicyOutcomes(b)
 	t.access.Log(&ev, b.Canon)
-	// The request id lives in the exchange's scratch memory (Base.ID), which
-	// the next request reuses; the usage pipeline queues the event and never
-	// reads the id, so it gets none.
+	// The request id lives in the exchange's memory (Base.ID: its id array
+	// or its scratch memory), which the next request reuses; the usage
+	// pipeline queues the event and never reads the id, so it gets none.
 	ev.RequestID = ""
 	t.usage.Emit(ev)
 }

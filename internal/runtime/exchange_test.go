@@ -82,10 +82,11 @@ func TestScratch(t *testing.T) {
 	}
 }
 
-// A request id lives in the exchange's scratch memory: it costs nothing
-// once the block is reused, survives the request's other Scratch use, and
-// the next request gets another id in the same memory (so the previous
-// one is only valid until Reset, as Scratch's bytes are).
+// A request id lives in the exchange's memory (a generated one in its id
+// array, a client's in its scratch memory): it costs nothing once the
+// memory is reused, survives the request's other Scratch use, and the next
+// request gets another id in the same memory (so the previous one is only
+// valid until Reset, as Scratch's bytes are).
 func TestRequestIDInScratch(t *testing.T) {
 	var b Base
 	b.NewRequestID()

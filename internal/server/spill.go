@@ -64,8 +64,8 @@ type edgeConn struct {
 	lone    byte   // the byte of the last Read when it was a one-byte read
 	hadLone bool
 
-	// detached: the connection now belongs to the large front end; the
-	// small one's remaining writes, deadlines and Close are ignored.
+	// detached: the connection now belongs to the next front end up; the
+	// one below's remaining writes, deadlines and Close are ignored.
 	detached atomic.Bool
 
 	// The peer's address and its text (X-Forwarded-For), worked out on the
