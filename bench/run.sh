@@ -168,8 +168,9 @@ tollgate_yaml "$OUT/tollgate-mem.yaml" 9108 9109 9101 "$OUT/data-mem"
 GOMAXPROCS=1 taskset -c 0 "$OUT/tollgate" serve -c "$OUT/tollgate-mem.yaml" 2>"$OUT/tollgate-mem.log" & TGM=$!; pids+=($TGM)
 wait_http 10 http://127.0.0.1:9108/
 # FilePmdMapped: the binary's pages mapped as 2 MiB huge pages, which the
-# kernel does once the page cache holds the file in large folios (seen after
-# a long run of the same build): RSS then counts whole huge pages of it.
+# kernel does when the page cache holds the file in 2 MiB folios (a file
+# written in large chunks, e.g. dd bs=4M; README, Performance): RSS then
+# counts each touched 2 MiB of it whole.
 mem() {
   local thp
   thp=$(awk '/FilePmdMapped/ {print $2}' "/proc/$TGM/smaps_rollup" 2>/dev/null)
