@@ -25,9 +25,7 @@ var (
 	commit  = "none"
 )
 
-func init() { version, commit = buildStamp(version, commit, readBuildInfo) }
-
-func readBuildInfo() (*debug.BuildInfo, bool) { return debug.ReadBuildInfo() }
+func init() { version, commit = buildStamp(version, commit, debug.ReadBuildInfo) }
 
 // buildStamp fills a version and commit the linker did not set from the
 // build info: the module version (go install ...@v1.2.3) and the VCS
