@@ -3,11 +3,17 @@ package app_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +26,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/tollgate-dev/tollgate/internal/app"
 )
 
 func TestWebSocketEcho(t *testing.T) {
@@ -307,49 +315,346 @@ func watchHeap(t *testing.T) func() uint64 {
 	}
 }
 
+// TestReloadUnderLoadDropsNothing: clients at steady load on keep-alive
+// connections while the config file is rewritten 20 times see no failed
+// request and no connection closed or reset by the gateway, and every one
+// of the 20 rewrites is applied (a new revision, its new route served).
+//
+// The clients are raw HTTP/1.1 connections read with bufio, not
+// http.Transport, which silently retries an idempotent request on a reused
+// connection that died and would so hide a reset. Every dial is counted:
+// a connection the gateway closed or reset forces a new dial. The reloads go
+// through the path production uses: the file is rewritten and the running
+// gateway's watcher notices it (g.rewrite would call Reload itself).
 func TestReloadUnderLoadDropsNothing(t *testing.T) {
+	const clients, reloads = 4, 20
 	up := origin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	base := "services:\n" + service("s", up) + "routes:\n  - name: r\n    service: s\n    match: { paths: [\"/\"] }\n"
+	extra := origin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "extra "+r.URL.Path) })
+	base := "services:\n" + service("s", up) + service("x", extra) +
+		"routes:\n  - name: r\n    service: s\n    match: { paths: [\"/\"] }\n"
+	withRoute := func(name string) string {
+		return base + "  - name: " + name + "\n    service: x\n    match: { paths: [\"/" + name + "\"] }\n"
+	}
 	g := startGateway(t, base)
-	var ok, failed atomic.Int64
+	// Run installs its file watcher in its own goroutine: rewrite until a
+	// change is seen, so the reloads below need no retry.
+	rev := waitWatched(t, g, withRoute("warm"))
+	addr := g.app.ProxyAddr()
+
+	var ok, failed, dials, closedByGateway atomic.Int64
+	var errMu sync.Mutex
+	var errs []string
+	fail := func(format string, a ...any) {
+		failed.Add(1)
+		errMu.Lock()
+		if len(errs) < 5 {
+			errs = append(errs, fmt.Sprintf(format, a...))
+		}
+		errMu.Unlock()
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
+	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+			var conn net.Conn
+			var br *bufio.Reader
+			defer func() {
+				if conn != nil {
+					conn.Close()
+				}
+			}()
 			for {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				resp, err := client.Get(g.url + "/")
+				if conn == nil {
+					var err error
+					if conn, err = net.Dial("tcp", addr); err != nil {
+						fail("dial: %v", err)
+						time.Sleep(10 * time.Millisecond)
+						continue
+					}
+					dials.Add(1)
+					br = bufio.NewReader(conn)
+				}
+				_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+				resp, err := keepAliveGet(conn, br, "/load")
 				if err != nil {
-					failed.Add(1)
+					fail("request on a kept-alive connection: %v", err)
+					conn.Close()
+					conn = nil
 					continue
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					failed.Add(1)
+				if resp.status != 200 || resp.body != "ok" {
+					fail("GET /load: %d %q", resp.status, resp.body)
 				} else {
 					ok.Add(1)
+				}
+				if resp.close {
+					closedByGateway.Add(1)
+					conn.Close()
+					conn = nil
 				}
 			}
 		}()
 	}
-	for i := 0; i < 20; i++ {
-		g.rewrite(base + "  - name: extra" + itoa(int64(i)) + "\n    service: s\n    match: { paths: [\"/extra" + itoa(int64(i)) + "\"] }\n")
-		time.Sleep(25 * time.Millisecond)
+
+	var slowest time.Duration
+	lastOK, prev := ok.Load(), "warm"
+	for i := 0; i < reloads; i++ {
+		name := "extra" + itoa(int64(i))
+		writeConfig(t, g, withRoute(name))
+		rev++
+		if took := waitRevision(t, g, rev); took > slowest {
+			slowest = took
+		}
+		if _, body := get(t, g.url+"/"+name); body != "extra /"+name {
+			t.Errorf("reload %d: GET /%s = %q, want the new route's %q", i+1, name, body, "extra /"+name)
+		}
+		if _, body := get(t, g.url+"/"+prev); body != "ok" {
+			t.Errorf("reload %d: the previous config's route /%s still answers: %q", i+1, prev, body)
+		}
+		prev = name
+		if n := ok.Load(); n == lastOK {
+			t.Errorf("reload %d: no request succeeded while it was applied: the load is not steady", i+1)
+		} else {
+			lastOK = n
+		}
 	}
 	close(stop)
 	wg.Wait()
-	if failed.Load() != 0 || ok.Load() == 0 {
-		t.Fatalf("during 20 reloads: %d ok, %d failed", ok.Load(), failed.Load())
+
+	if got := revisionOf(t, g); got != rev {
+		t.Errorf("after %d reloads the revision is %d, want %d", reloads, got, rev)
 	}
-	t.Logf("20 reloads under load: %d requests, 0 failed", ok.Load())
+	t.Logf("%d reloads via file change under load: %d requests ok, %d failed, %d connections opened by %d clients, %d closed by the gateway; slowest reload seen after %s",
+		reloads, ok.Load(), failed.Load(), dials.Load(), clients, closedByGateway.Load(), slowest.Round(time.Millisecond))
+	if failed.Load() != 0 || ok.Load() == 0 {
+		t.Errorf("during %d reloads: %d ok, %d failed; first errors: %q", reloads, ok.Load(), failed.Load(), errs)
+	}
+	if dials.Load() != clients || closedByGateway.Load() != 0 {
+		t.Errorf("%d clients opened %d connections (%d closed by the gateway with Connection: close): the gateway dropped connections during the reloads",
+			clients, dials.Load(), closedByGateway.Load())
+	}
+}
+
+// TestReloadRefusesBadConfigFile: a bad config written to the file is
+// refused by the watcher's reload; the old config keeps serving under the
+// same revision, and a good config written afterwards is applied.
+func TestReloadRefusesBadConfigFile(t *testing.T) {
+	old := origin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "old") })
+	next := origin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "new") })
+	services := "services:\n" + service("s", old) + service("n", next)
+	base := services + "routes:\n  - name: r\n    service: s\n    match: { paths: [\"/\"] }\n"
+	good := base + "  - name: fresh\n    service: n\n    match: { paths: [\"/fresh\"] }\n"
+	for _, tc := range []struct {
+		name, cfg string
+		want      string // in the logged refusal: the file, line and field at fault
+	}{
+		{"unknown field", base + "  - name: fresh\n    service: n\n    match: { pathz: [\"/fresh\"] }\n", "tollgate.yaml:14: routes[1].match.pathz: unknown field"},
+		{"route naming a missing service", base + "  - name: fresh\n    service: nope\n    match: { paths: [\"/fresh\"] }\n", "tollgate.yaml:13: routes[1].service: undefined service"},
+		{"duplicate route name", base + "  - name: r\n    service: n\n    match: { paths: [\"/fresh\"] }\n", "tollgate.yaml:12: routes[1].name: duplicate name"},
+		{"services dropped", "routes:\n  - name: fresh\n    service: n\n    match: { paths: [\"/fresh\"] }\n", "tollgate.yaml:5: routes[0].service: undefined service"},
+		{"YAML syntax error", good + "  - name: [broken\n", "tollgate.yaml:14: did not find expected"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, logs := startGatewayLogged(t, base)
+			rev := waitWatched(t, g, base+"  - name: warm\n    service: s\n    match: { paths: [\"/warm\"] }\n")
+			writeConfig(t, g, tc.cfg)
+			waitFor(t, "the reload of the bad file is refused", func() bool {
+				return logs.count("config reload refused", "trigger=\"file change\"") == 1
+			})
+			if l := logs.first("config reload refused"); !strings.Contains(l, tc.want) {
+				t.Errorf("the refusal does not say %q: %s", tc.want, l)
+			}
+			if got := revisionOf(t, g); got != rev {
+				t.Fatalf("revision %d after a refused reload, want %d", got, rev)
+			}
+			for path, want := range map[string]string{"/": "old", "/fresh": "old", "/warm": "old"} {
+				if resp, body := get(t, g.url+path); resp.StatusCode != 200 || body != want {
+					t.Fatalf("after the refused reload GET %s = %d %q, want 200 %q", path, resp.StatusCode, body, want)
+				}
+			}
+			writeConfig(t, g, good)
+			waitRevision(t, g, rev+1)
+			if resp, body := get(t, g.url+"/fresh"); resp.StatusCode != 200 || body != "new" {
+				t.Fatalf("the good config after the bad one: GET /fresh = %d %q", resp.StatusCode, body)
+			}
+			if l := logs.first("config reload refused"); l != "" {
+				t.Logf("refused: %s", l)
+			}
+		})
+	}
+}
+
+type keepAliveResp struct {
+	status int
+	body   string
+	close  bool // the gateway said Connection: close
+}
+
+// keepAliveGet sends one GET on conn and reads its response. Any error, a
+// reset or an EOF included, is returned, never retried.
+func keepAliveGet(conn net.Conn, br *bufio.Reader, path string) (keepAliveResp, error) {
+	if _, err := io.WriteString(conn, "GET "+path+" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"); err != nil {
+		return keepAliveResp{}, err
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return keepAliveResp{}, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return keepAliveResp{}, err
+	}
+	return keepAliveResp{status: resp.StatusCode, body: string(b), close: resp.Close}, nil
+}
+
+// writeConfig replaces the config file (keeping its listen/store header)
+// without calling Reload: the running gateway's watcher must notice it.
+func writeConfig(t *testing.T, g *gateway, cfg string) {
+	t.Helper()
+	old, err := os.ReadFile(g.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitN(string(old), "\n", 3)
+	if err := os.WriteFile(g.path, []byte(lines[0]+"\n"+lines[1]+"\n"+cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// revisionOf is the config revision the admin API's GET /status reports.
+func revisionOf(t *testing.T, g *gateway) int64 {
+	t.Helper()
+	resp, body := get(t, "http://"+g.app.AdminAddr()+"/status")
+	var st struct {
+		Config struct{ Revision int64 } `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(body), &st); resp.StatusCode != 200 || err != nil {
+		t.Fatalf("GET /status: %d %v %s", resp.StatusCode, err, body)
+	}
+	return st.Config.Revision
+}
+
+// waitRevision waits until the gateway runs revision want and returns how
+// long that took; a revision past want fails at once (a reload too many).
+func waitRevision(t *testing.T, g *gateway, want int64) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for deadline := start.Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got := revisionOf(t, g)
+		if got == want {
+			return time.Since(start)
+		}
+		if got > want || time.Now().After(deadline) {
+			t.Fatalf("revision %d, want %d (5 s after the file was written)", got, want)
+		}
+	}
+}
+
+// waitWatched writes cfg until the gateway's file watcher applies it (Run
+// installs the watcher in its own goroutine, so the first write may come
+// before it) and returns the new revision.
+func waitWatched(t *testing.T, g *gateway, cfg string) int64 {
+	t.Helper()
+	before := revisionOf(t, g)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		writeConfig(t, g, cfg)
+		for wait := time.Now().Add(time.Second); time.Now().Before(wait); time.Sleep(10 * time.Millisecond) {
+			if rev := revisionOf(t, g); rev != before {
+				return rev
+			}
+		}
+	}
+	t.Fatal("the gateway did not reload a rewritten config file in 10 s")
+	return 0
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 5 s for: %s", what)
+		}
+	}
+}
+
+// startGatewayLogged is startGateway with the gateway's log recorded.
+func startGatewayLogged(t *testing.T, cfg string) (*gateway, *logRecorder) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tollgate.yaml")
+	doc := "listen: { proxy: \"127.0.0.1:0\", admin: \"127.0.0.1:0\", portal: \"\" }\n" +
+		"store: \"sqlite://" + filepath.Join(dir, "data", "tollgate.db") + "\"\n" + cfg
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logRecorder{}
+	a, err := app.New(app.Options{ConfigPath: path, Log: slog.New(logs)})
+	if err != nil {
+		t.Fatalf("start gateway: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &gateway{t: t, app: a, path: path, url: "http://" + a.ProxyAddr(), stop: cancel, done: make(chan error, 1)}
+	go func() { g.done <- a.Run(ctx) }()
+	t.Cleanup(g.close)
+	return g, logs
+}
+
+// logRecorder keeps each log record as "message key=value ...".
+type logRecorder struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r *logRecorder) WithGroup(string) slog.Handler            { return r }
+
+func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
+	line := rec.Message
+	rec.Attrs(func(a slog.Attr) bool {
+		line += " " + a.Key + "=" + strconv.Quote(a.Value.String())
+		return true
+	})
+	r.mu.Lock()
+	r.lines = append(r.lines, line)
+	r.mu.Unlock()
+	return nil
+}
+
+// count is the number of records holding every one of parts.
+func (r *logRecorder) count(parts ...string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+next:
+	for _, l := range r.lines {
+		for _, p := range parts {
+			if !strings.Contains(l, p) {
+				continue next
+			}
+		}
+		n++
+	}
+	return n
+}
+
+func (r *logRecorder) first(part string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.lines {
+		if strings.Contains(l, part) {
+			return l
+		}
+	}
+	return ""
 }
 
 func TestGracefulShutdownDrainsInFlight(t *testing.T) {

@@ -175,6 +175,15 @@ func (m *Manager) undo(prev *running, swapped bool) {
 // the file's path). A file without a document part changes nothing: node
 // settings take effect on restart.
 func (m *Manager) ApplyFile(ctx context.Context, raw []byte, source string) (rev int64, changed bool, err error) {
+	// A file that does not parse is refused with config.Parse's errors
+	// (file:line), not taken for one without a document part: the previous
+	// config keeps serving and the operator is told why.
+	if _, err := topMapping(raw); err != nil {
+		if _, perr := config.Parse(raw, source); perr != nil {
+			return 0, false, perr
+		}
+		return 0, false, err
+	}
 	if !HasDocument(raw) {
 		rev, _, _ := m.Current()
 		return rev, false, nil
