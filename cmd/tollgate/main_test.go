@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -103,5 +104,33 @@ func TestBuildStamp(t *testing.T) {
 		if v != tc.wantVersion || c != tc.wantCommit {
 			t.Errorf("%s: got %q %q, want %q %q", tc.name, v, c, tc.wantVersion, tc.wantCommit)
 		}
+	}
+}
+
+// A listen address another process holds is the user's to fix: exit 1 with
+// the cause on one line, not an internal error.
+func TestServeBusyAddressIsAUserError(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tollgate.yaml")
+	cfg := "listen: { proxy: \"" + busy.Addr().String() + "\", admin: \"127.0.0.1:0\", portal: \"\" }\n" +
+		"store: \"sqlite://" + filepath.ToSlash(filepath.Join(dir, "tg.db")) + "\"\n" +
+		"services:\n  - name: s\n    targets: [\"http://127.0.0.1:1\"]\n" +
+		"routes:\n  - name: r\n    service: s\n    match: { paths: [\"/\"] }\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	code := run([]string{"serve", "-c", path}, &out, &errOut)
+	msg := errOut.String()
+	if code != 1 || !strings.Contains(msg, busy.Addr().String()) || !strings.Contains(msg, "change listen:") {
+		t.Fatalf("serve on a busy address: exit %d, stderr %q; want exit 1 naming the address", code, msg)
+	}
+	if lines := strings.Count(strings.TrimSpace(msg), "\n"); lines != 0 {
+		t.Errorf("the cause takes %d lines, want one: %q", lines+1, msg)
 	}
 }

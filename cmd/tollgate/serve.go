@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -53,13 +54,24 @@ func serveCmd() *cobra.Command {
 				if errors.As(err, &list) {
 					return userError{fmt.Errorf("%s", config.FormatErrors(err))}
 				}
-				return err
+				return listenError(err)
 			}
-			return a.Run(context.Background())
+			return listenError(a.Run(context.Background()))
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (YAML or JSON); default ./tollgate.yaml, else the quickstart")
 	return cmd
+}
+
+// listenError makes a listener that cannot open (the address is taken,
+// a privileged port, an address the host lacks) a user error, exit 1 with
+// its one-line cause: the fix is in the config or on the host, not here.
+func listenError(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "listen" {
+		return userError{fmt.Errorf("%w (change listen: in the config, or stop what holds the address)", err)}
+	}
+	return err
 }
 
 // gcPercent is the garbage collector's heap growth target for `serve`
