@@ -39,6 +39,8 @@ func (v *validator) service(path string, s *Service) {
 	}
 	if h := s.HashBy; h != "" && h != "client_ip" && !validHashHeader(h) {
 		v.p.at(path+".hash_by", "invalid hash_by "+quote(h), `write "client_ip" or "header:X-Name"`)
+	} else if h != "" && s.Balance != "consistent_hash" {
+		v.p.at(path+".hash_by", "hash_by only picks the key of balance: consistent_hash; here it would be ignored", "set balance: consistent_hash, or remove hash_by")
 	}
 	v.health(path+".health", s.Health)
 	v.resilience(path, s)

@@ -153,6 +153,7 @@ func TestRegistryUpdateRejectsBadServicesAtomically(t *testing.T) {
 		{Name: "h", Health: &config.Health{Path: "healthz"}, Breaker: &config.Breaker{FailureRatio: 2}, Targets: []config.Target{{URL: "http://a:1"}}},
 		{Name: "p", Protocol: "h2c", Targets: []config.Target{{URL: "https://a:1"}}},
 		{Name: "i", Health: &config.Health{Path: "/h", Interval: dur(time.Millisecond)}, Targets: []config.Target{{URL: "http://a:1"}}},
+		{Name: "hb", Balance: "least_conn", HashBy: "header:X-User", Targets: []config.Target{{URL: "http://a:1"}}},
 		{Name: "p", Line: 40},
 	}
 	pools, err := r.Update(bad)
@@ -168,7 +169,7 @@ func TestRegistryUpdateRejectsBadServicesAtomically(t *testing.T) {
 		"services[0].name", "must use http or https", "invalid target URL", "duplicate target",
 		"unknown balance", "unknown protocol", "invalid hash_by", "retries must not be negative",
 		"health path must start with /", "failure_ratio", "h2c needs an http://", "duplicate service name", "40:",
-		"at least one target", "too short",
+		"at least one target", "too short", `hash_by "header:X-User" has no effect with balance "least_conn"`,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %q:\n%s", want, msg)

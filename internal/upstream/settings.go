@@ -151,6 +151,9 @@ func compileHashBy(errs *serviceErrors, v, balance string) string {
 			return "client_ip"
 		}
 		return ""
+	case balance != ConsistentHash && (v == "client_ip" || strings.HasPrefix(v, "header:")):
+		errs.add("hash_by", fmt.Sprintf("hash_by %q has no effect with balance %q", v, balance), `set balance: consistent_hash, or remove hash_by`)
+		return ""
 	case v == "client_ip":
 		return v
 	case strings.HasPrefix(v, "header:") && validHeaderName(v[len("header:"):]):
