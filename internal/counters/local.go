@@ -15,7 +15,9 @@ import (
 // the node's admissions and pulls the global counts every sync interval.
 // Between two syncs each node can admit up to the whole remaining budget on
 // its own, so the over-admission is bounded by what the other nodes admit
-// in one sync interval (docs/rate-limiting.md has the figures).
+// in two sync intervals (one until a node's push lands, one more until the
+// others pull it), and never exceeds (nodes-1) x limit per window
+// (docs/rate-limiting.md has the bound and the measured figures).
 
 type localEntry struct {
 	mu    sync.Mutex // guards everything below key and limit
