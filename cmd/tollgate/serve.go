@@ -56,14 +56,14 @@ func serveCmd() *cobra.Command {
 				}
 				return listenError(err)
 			}
-			return listenError(a.Run(context.Background()))
+			return a.Run(context.Background())
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (YAML or JSON); default ./tollgate.yaml, else the quickstart")
 	return cmd
 }
 
-// listenError makes a listener that cannot open (the address is taken,
+// listenError makes a listener that app.New cannot open (the address is taken,
 // a privileged port, an address the host lacks) a user error, exit 1 with
 // its one-line cause: the fix is in the config or on the host, not here.
 func listenError(err error) error {

@@ -38,6 +38,17 @@ func hasToken(v, tok string) bool {
 // closes reports whether the response says Connection: close.
 func (r wireResponse) closes() bool { return hasToken(r.header.Get("Connection"), "close") }
 
+// dialRaw opens a client connection to addr, closed when the test ends.
+func dialRaw(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, bufio.NewReader(c)
+}
+
 // wireRequest writes one raw HTTP/1.1 request on conn and reads the
 // response's head and body (Content-Length or chunked) from br.
 func wireRequest(conn net.Conn, br *bufio.Reader, req string) (wireResponse, error) {
@@ -216,12 +227,7 @@ routes:
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			br := bufio.NewReader(c)
+			c, br := dialRaw(t, addr)
 			before := upConns.Load()
 			for i := 1; i <= 2; i++ {
 				// Both requests on one client connection: the second fails
@@ -318,12 +324,7 @@ routes:
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			br := bufio.NewReader(c)
+			c, br := dialRaw(t, addr)
 			req := "GET /chat HTTP/1.1\r\nHost: a\r\nConnection: " + tc.conn + "\r\nUpgrade: " + tc.upgrade +
 				"\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 			_ = c.SetDeadline(time.Now().Add(5 * time.Second))

@@ -53,6 +53,12 @@ func startGateway(t testing.TB, cfg string) *gateway {
 // startGatewayAt is startGateway with a given store DSN.
 func startGatewayAt(t testing.TB, dsn, cfg string) *gateway {
 	t.Helper()
+	return startGatewayWith(t, dsn, cfg, quietLog())
+}
+
+// startGatewayWith is startGatewayAt logging to log.
+func startGatewayWith(t testing.TB, dsn, cfg string, log *slog.Logger) *gateway {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tollgate.yaml")
 	listenTLS := ""
@@ -64,7 +70,7 @@ func startGatewayAt(t testing.TB, dsn, cfg string) *gateway {
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(app.Options{ConfigPath: path, Log: quietLog()})
+	a, err := app.New(app.Options{ConfigPath: path, Log: log})
 	if err != nil {
 		t.Fatalf("start gateway: %v", err)
 	}
@@ -84,14 +90,24 @@ func (g *gateway) close() {
 	}
 }
 
-// rewrite replaces the config file (keeping the listen/store header) and reloads.
-func (g *gateway) rewrite(cfg string) {
+// writeConfig replaces the config file, keeping its listen/store header,
+// without reloading: a running gateway's file watcher notices it.
+func (g *gateway) writeConfig(cfg string) {
 	g.t.Helper()
-	old, _ := os.ReadFile(g.path)
+	old, err := os.ReadFile(g.path)
+	if err != nil {
+		g.t.Fatal(err)
+	}
 	lines := strings.SplitN(string(old), "\n", 3)
 	if err := os.WriteFile(g.path, []byte(lines[0]+"\n"+lines[1]+"\n"+cfg), 0o600); err != nil {
 		g.t.Fatal(err)
 	}
+}
+
+// rewrite replaces the config file (keeping the listen/store header) and reloads.
+func (g *gateway) rewrite(cfg string) {
+	g.t.Helper()
+	g.writeConfig(cfg)
 	if _, err := g.app.Reload(); err != nil {
 		g.t.Fatalf("reload: %v", err)
 	}

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -26,8 +25,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
-	"github.com/tollgate-dev/tollgate/internal/app"
 )
 
 func TestWebSocketEcho(t *testing.T) {
@@ -381,8 +378,8 @@ func TestReloadUnderLoadDropsNothing(t *testing.T) {
 					dials.Add(1)
 					br = bufio.NewReader(conn)
 				}
-				_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-				resp, err := keepAliveGet(conn, br, "/load")
+				// One request, never retried: a reset or an EOF is a failure.
+				resp, err := wireRequest(conn, br, "GET /load HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 				if err != nil {
 					fail("request on a kept-alive connection: %v", err)
 					conn.Close()
@@ -394,7 +391,7 @@ func TestReloadUnderLoadDropsNothing(t *testing.T) {
 				} else {
 					ok.Add(1)
 				}
-				if resp.close {
+				if resp.closes() {
 					closedByGateway.Add(1)
 					conn.Close()
 					conn = nil
@@ -407,7 +404,7 @@ func TestReloadUnderLoadDropsNothing(t *testing.T) {
 	lastOK, prev := ok.Load(), "warm"
 	for i := 0; i < reloads; i++ {
 		name := "extra" + itoa(int64(i))
-		writeConfig(t, g, withRoute(name))
+		g.writeConfig(withRoute(name))
 		rev++
 		if took := waitRevision(t, g, rev); took > slowest {
 			slowest = took
@@ -464,7 +461,7 @@ func TestReloadRefusesBadConfigFile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g, logs := startGatewayLogged(t, base)
 			rev := waitWatched(t, g, base+"  - name: warm\n    service: s\n    match: { paths: [\"/warm\"] }\n")
-			writeConfig(t, g, tc.cfg)
+			g.writeConfig(tc.cfg)
 			waitFor(t, "the reload of the bad file is refused", func() bool {
 				return logs.count("config reload refused", "trigger=\"file change\"") == 1
 			})
@@ -479,7 +476,7 @@ func TestReloadRefusesBadConfigFile(t *testing.T) {
 					t.Fatalf("after the refused reload GET %s = %d %q, want 200 %q", path, resp.StatusCode, body, want)
 				}
 			}
-			writeConfig(t, g, good)
+			g.writeConfig(good)
 			waitRevision(t, g, rev+1)
 			if resp, body := get(t, g.url+"/fresh"); resp.StatusCode != 200 || body != "new" {
 				t.Fatalf("the good config after the bad one: GET /fresh = %d %q", resp.StatusCode, body)
@@ -488,44 +485,6 @@ func TestReloadRefusesBadConfigFile(t *testing.T) {
 				t.Logf("refused: %s", l)
 			}
 		})
-	}
-}
-
-type keepAliveResp struct {
-	status int
-	body   string
-	close  bool // the gateway said Connection: close
-}
-
-// keepAliveGet sends one GET on conn and reads its response. Any error, a
-// reset or an EOF included, is returned, never retried.
-func keepAliveGet(conn net.Conn, br *bufio.Reader, path string) (keepAliveResp, error) {
-	if _, err := io.WriteString(conn, "GET "+path+" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"); err != nil {
-		return keepAliveResp{}, err
-	}
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return keepAliveResp{}, err
-	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return keepAliveResp{}, err
-	}
-	return keepAliveResp{status: resp.StatusCode, body: string(b), close: resp.Close}, nil
-}
-
-// writeConfig replaces the config file (keeping its listen/store header)
-// without calling Reload: the running gateway's watcher must notice it.
-func writeConfig(t *testing.T, g *gateway, cfg string) {
-	t.Helper()
-	old, err := os.ReadFile(g.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.SplitN(string(old), "\n", 3)
-	if err := os.WriteFile(g.path, []byte(lines[0]+"\n"+lines[1]+"\n"+cfg), 0o600); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -565,7 +524,7 @@ func waitWatched(t *testing.T, g *gateway, cfg string) int64 {
 	t.Helper()
 	before := revisionOf(t, g)
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		writeConfig(t, g, cfg)
+		g.writeConfig(cfg)
 		for wait := time.Now().Add(time.Second); time.Now().Before(wait); time.Sleep(10 * time.Millisecond) {
 			if rev := revisionOf(t, g); rev != before {
 				return rev
@@ -588,23 +547,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // startGatewayLogged is startGateway with the gateway's log recorded.
 func startGatewayLogged(t *testing.T, cfg string) (*gateway, *logRecorder) {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "tollgate.yaml")
-	doc := "listen: { proxy: \"127.0.0.1:0\", admin: \"127.0.0.1:0\", portal: \"\" }\n" +
-		"store: \"sqlite://" + filepath.Join(dir, "data", "tollgate.db") + "\"\n" + cfg
-	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	logs := &logRecorder{}
-	a, err := app.New(app.Options{ConfigPath: path, Log: slog.New(logs)})
-	if err != nil {
-		t.Fatalf("start gateway: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g := &gateway{t: t, app: a, path: path, url: "http://" + a.ProxyAddr(), stop: cancel, done: make(chan error, 1)}
-	go func() { g.done <- a.Run(ctx) }()
-	t.Cleanup(g.close)
-	return g, logs
+	return startGatewayWith(t, "sqlite://"+filepath.Join(t.TempDir(), "data", "tollgate.db"), cfg, slog.New(logs)), logs
 }
 
 // logRecorder keeps each log record as "message key=value ...".

@@ -82,8 +82,18 @@ func startNodeIn(t *testing.T, dir, name, settings, doc string) *node {
 		t.Fatal(err)
 	}
 	n := &node{t: t, name: name, path: path, proxy: "http://" + proxy, admin: "http://" + admin, logs: &bytes.Buffer{}, store: storeOf(settings)}
-	n.cmd = exec.Command(binary, "serve", "-c", path)
-	n.cmd.Dir = filepath.Dir(path) // node-local state (spill files) stays in the test's temp dir
+	n.launch()
+	return n
+}
+
+// launch runs `tollgate serve` on the node's config file, in its directory
+// (node-local state such as spill files stays in the test's temp dir), and
+// waits until the admin listener answers.
+func (n *node) launch() {
+	t := n.t
+	t.Helper()
+	n.cmd = exec.Command(binary, "serve", "-c", n.path)
+	n.cmd.Dir = filepath.Dir(n.path)
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -93,12 +103,11 @@ func startNodeIn(t *testing.T, dir, name, settings, doc string) *node {
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(n.admin + "/metrics"); err == nil {
 			resp.Body.Close()
-			return n
+			return
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("node %s did not start:\n%s", name, n.logs.String())
-	return nil
+	t.Fatalf("node %s did not start:\n%s", n.name, n.logs.String())
 }
 
 // storeOf reads the store DSN out of a node's settings text.

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -123,23 +122,8 @@ func halt(t *testing.T, n *node, sig syscall.Signal) {
 func startAgain(t *testing.T, old *node) *node {
 	t.Helper()
 	n := &node{t: t, name: old.name + "'", path: old.path, store: old.store, proxy: old.proxy, admin: old.admin, logs: &bytes.Buffer{}}
-	n.cmd = exec.Command(binary, "serve", "-c", n.path)
-	n.cmd.Dir = filepath.Dir(n.path)
-	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(n.admin + "/metrics"); err == nil {
-			resp.Body.Close()
-			return n
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("node %s did not start again:\n%s", n.name, n.logs.String())
-	return nil
+	n.launch()
+	return n
 }
 
 // snapshotCount reads the quota count of route from the memory driver's
