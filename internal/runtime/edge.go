@@ -28,6 +28,30 @@ func ConnectionTokens(v string, f func(name string) bool) {
 	}
 }
 
+// ResponseConnectionNames calls del for each header an upstream response's
+// Connection value names: those are hop-by-hop too and must not reach the
+// client (RFC 9110 §7.6.1). The "close" option names no header. The
+// framing header Content-Length and the HopByHop list (which the caller
+// removes by its own rules) are left alone, so an upstream cannot make the
+// gateway drop the length of the body it relays.
+func ResponseConnectionNames(v string, del func(name string)) {
+	ConnectionTokens(v, func(name string) bool {
+		if !strings.EqualFold(name, "close") && !strings.EqualFold(name, "Content-Length") && !isHopByHop(name) {
+			del(name)
+		}
+		return true
+	})
+}
+
+func isHopByHop(name string) bool {
+	for _, n := range HopByHop {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // CheckConnectionHeader validates a Connection header: naming Content-Length,
 // Host or a header the gateway sets is refused (SPEC §8). It returns the
 // offending name, or "" when the header is acceptable.

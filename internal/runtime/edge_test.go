@@ -72,6 +72,23 @@ func TestConnectionHeaderRules(t *testing.T) {
 	}
 }
 
+func TestResponseConnectionNames(t *testing.T) {
+	cases := []struct{ value, want string }{
+		{"close", ""},
+		{"close, X-Secret", "X-Secret"},
+		{" x-a ,,X-B,keep-alive", "x-a,X-B"},
+		// Framing and the HopByHop list are the caller's.
+		{"Content-Length, content-length, Transfer-Encoding, Trailer, X-C", "X-C"},
+	}
+	for _, c := range cases {
+		var got []string
+		ResponseConnectionNames(c.value, func(n string) { got = append(got, n) })
+		if g := strings.Join(got, ","); g != c.want {
+			t.Errorf("%q: deleted %q, want %q", c.value, g, c.want)
+		}
+	}
+}
+
 func TestClassifyHeader(t *testing.T) {
 	for name, want := range map[string][2]bool{
 		"Connection": {true, false}, "keep-alive": {true, false}, "TE": {true, false},

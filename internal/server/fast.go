@@ -573,6 +573,9 @@ func (x *fastExchange) Forward(r *runtime.Route, t *upstream.Target) (upstream.O
 	}
 	rh := &x.ctx.Response.Header
 	if rh.ConnectionClose() || hasHopHeader(rh) {
+		if v := rh.Peek("Connection"); len(v) > 0 {
+			runtime.ResponseConnectionNames(string(v), rh.Del)
+		}
 		for _, n := range runtime.HopByHop {
 			if n != "Transfer-Encoding" {
 				rh.Del(n)

@@ -194,6 +194,9 @@ func (x *stdExchange) Forward(r *runtime.Route, t *upstream.Target) (upstream.Ou
 	}
 	x.resp, x.cancel, x.status, x.buffered = resp, cancel, resp.StatusCode, false
 	x.rheader = resp.Header
+	for _, v := range x.rheader.Values("Connection") {
+		runtime.ResponseConnectionNames(v, x.rheader.Del)
+	}
 	for _, n := range runtime.HopByHop {
 		if n != "Trailer" {
 			x.rheader.Del(n)
