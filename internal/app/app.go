@@ -137,23 +137,12 @@ func (a *App) openState() error {
 }
 
 // openCounters opens the rate-limit/quota backend. In memory, quota counts
-// are snapshotted to the data directory so a restart does not reset them;
+// are snapshotted so a restart does not reset them: to the DSN's
+// ?snapshot=PATH when given, else to counters.json in the data directory;
 // Redis keeps them itself.
 func (a *App) openCounters() error {
-	var opts []counters.Option
-	if strings.HasPrefix(a.node.Counters, "memory:") || a.node.Counters == "" {
-		dir := dataDir(a.node.Store)
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("data directory: %w", err)
-		}
-		fd, err := counters.NewFileDurable(filepath.Join(dir, "counters.json"))
-		if err != nil {
-			return fmt.Errorf("quota snapshot: %w", err)
-		}
-		a.closers = append(a.closers, func() { _ = fd.Close() })
-		opts = append(opts, counters.WithDurable(fd))
-	}
-	ctr, err := counters.Open(a.node.Counters, a.log, opts...)
+	snap := filepath.Join(dataDir(a.node.Store), "counters.json")
+	ctr, err := counters.Open(a.node.Counters, a.log, counters.WithDefaultSnapshot(snap))
 	if err != nil {
 		return fmt.Errorf("counters %s: %w", redact(a.node.Counters), err)
 	}

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/tollgate-dev/tollgate/internal/counters"
 )
 
 // validator runs the semantic checks; every problem is collected.
@@ -75,6 +77,21 @@ func isLoopback(host string) bool {
 func (v *validator) storage() {
 	checkScheme(v.p, "store", v.c.Store, "sqlite", "postgres", "postgresql")
 	checkScheme(v.p, "counters", v.c.Counters, "memory", "redis", "rediss")
+	v.countersPrefix()
+}
+
+// countersPrefix refuses a Redis key prefix the counters driver would refuse
+// at start (braces break its Cluster hash tags), with the config's line.
+func (v *validator) countersPrefix() {
+	u, err := url.Parse(v.c.Counters)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		return
+	}
+	if q := u.Query(); q.Has("prefix") {
+		if err := counters.CheckPrefix(q.Get("prefix")); err != nil {
+			v.p.at("counters", err.Error(), "")
+		}
+	}
 }
 
 func checkScheme(p *problems, path, raw string, schemes ...string) {

@@ -104,6 +104,11 @@ func TestValidationRules(t *testing.T) {
 		{"tls pair", "tls: {cert: a.pem}\n", []wantErr{{1, "tls", "go together", ""}}},
 		{"tls listener needs certs", "listen: {tls: \":8443\"}\n", []wantErr{{1, "listen.tls", "needs certificates", ""}}},
 		{"store scheme", "store: mysql://x\ncounters: memcache://y\n", []wantErr{{1, "store", "unsupported", ""}, {2, "counters", "unsupported", ""}}},
+		{"counters prefix with a brace", "store: sqlite://x\ncounters: \"redis://r:6379/0?cluster=true&prefix=tg{x}:\"\n", []wantErr{{2, "counters", `prefix="tg{x}:" contains '{'`, ""}}},
+		{"counters prefix with a space", "counters: \"rediss://r:6379/0?prefix=tg+prod:\"\n", []wantErr{{1, "counters", "whitespace", ""}}},
+		{"counters prefix with a control character", "counters: \"redis://r:6379/0?prefix=tg%00:\"\n", []wantErr{{1, "counters", "control", ""}}},
+		{"counters prefix ok", "counters: \"redis://r:6379/0?prefix=tg:prod:\"\n", nil},
+		{"counters prefix not checked for memory", "counters: \"memory://?prefix={x}\"\n", nil},
 		{"access log field", "access_log: {fields: [time, stauts]}\n", []wantErr{{1, "access_log.fields[1]", `unknown access log field "stauts"`, `did you mean "status"?`}}},
 		{"sample ratio", "telemetry: {tracing: {sample_ratio: 1.5}}\n", []wantErr{{1, "telemetry.tracing.sample_ratio", "between 0 and 1", ""}}},
 		// plans and consumers

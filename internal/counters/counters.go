@@ -127,6 +127,7 @@ type Option func(*options)
 type options struct {
 	clock        Clock
 	durable      Durable
+	snapshot     string
 	syncInterval time.Duration
 	timeout      time.Duration
 	probe        time.Duration
@@ -137,8 +138,15 @@ type options struct {
 func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
 
 // WithDurable makes the memory driver's Add counters (quotas) survive
-// restarts through d. Redis persists on its own and ignores it.
+// restarts through d, in place of any snapshot file (the DSN's ?snapshot=
+// and WithDefaultSnapshot are then ignored). Redis persists on its own and
+// ignores it.
 func WithDurable(d Durable) Option { return func(o *options) { o.durable = d } }
+
+// WithDefaultSnapshot is the memory driver's quota snapshot file when the
+// DSN names none: memory://?snapshot=PATH wins over it. The gateway passes
+// <data directory>/counters.json. Redis ignores it.
+func WithDefaultSnapshot(path string) Option { return func(o *options) { o.snapshot = path } }
 
 // WithSyncInterval sets how often local-mode limits sync with Redis (default 100ms).
 func WithSyncInterval(d time.Duration) Option { return func(o *options) { o.syncInterval = d } }
@@ -153,6 +161,7 @@ func WithProbeInterval(d time.Duration) Option { return func(o *options) { o.pro
 //
 //	memory://                      one node, in process (default for "")
 //	memory://?snapshot=FILE        same, quota counters snapshotted to FILE
+//	                               (a relative FILE is relative to the working directory)
 //	redis://host:port/db?prefix=P  Redis, keys under P (default "tg:")
 //	redis://host:port?cluster=true&addr=host2:port  Redis Cluster (keys are hash-tagged)
 func Open(dsn string, log *slog.Logger, opts ...Option) (Counters, error) {
@@ -173,7 +182,11 @@ func Open(dsn string, log *slog.Logger, opts ...Option) (Counters, error) {
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "memory":
-		if p := u.Query().Get("snapshot"); p != "" && o.durable == nil {
+		p := u.Query().Get("snapshot")
+		if p == "" {
+			p = o.snapshot
+		}
+		if p != "" && o.durable == nil {
 			fd, err := NewFileDurable(p)
 			if err != nil {
 				return nil, err

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"net/url"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -410,5 +413,103 @@ func TestMemoryKeepsItsOwnKey(t *testing.T) {
 	copy(buf, "rl:route:key-two")
 	if d, _ := c.Allow(ctx, "rl:route:key-one", lim, clock.Now()); d.Allowed {
 		t.Fatal("key-one's second request was allowed: the counter kept the caller's bytes as its name")
+	}
+}
+
+// TestSnapshotPathPrecedence: the DSN's ?snapshot=PATH wins over the
+// gateway's default (WithDefaultSnapshot, <data dir>/counters.json), which
+// applies when the DSN names none; only the chosen file is written.
+func TestSnapshotPathPrecedence(t *testing.T) {
+	for _, tc := range []struct {
+		name, query, want, unwritten string
+	}{
+		{"dsn wins", "?snapshot={dir}/dsn.json", "dsn.json", "default.json"},
+		{"default without snapshot=", "", "default.json", "dsn.json"},
+		{"default with empty snapshot=", "?snapshot=", "default.json", "dsn.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			dsn := "memory://" + strings.ReplaceAll(tc.query, "{dir}", dir)
+			c, err := Open(dsn, nil, WithDefaultSnapshot(filepath.Join(dir, "default.json")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 4 {
+				c.Add(context.Background(), "quota:acme", 1, 100, time.Now().Add(time.Hour))
+			}
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			fd, err := NewFileDurable(filepath.Join(dir, tc.want))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fd.Close()
+			if n, _ := fd.Load("quota:acme"); n != 4 {
+				t.Fatalf("%s holds %d for quota:acme, want 4", tc.want, n)
+			}
+			if _, err := os.Stat(filepath.Join(dir, tc.unwritten)); !os.IsNotExist(err) {
+				t.Fatalf("%s was written too (stat: %v)", tc.unwritten, err)
+			}
+		})
+	}
+}
+
+// TestRedisPrefixValidation: a prefix that would break the driver's keys
+// (<prefix>{key}<suffix>, hash-tagged for Redis Cluster) is refused at
+// Open with an actionable error; ordinary prefixes open (against a closed
+// port: the backend starts degraded) and are used as given.
+func TestRedisPrefixValidation(t *testing.T) {
+	for _, tc := range []struct {
+		prefix string
+		bad    string // substring of the error; "" = accepted
+	}{
+		{"tg:", ""},
+		{"", ""},
+		{"app-1_prod.v2:", ""},
+		{"équipe/α:", ""},
+		{"tg{x}:", `contains '{'`},
+		{"{tg}:", `contains '{'`},
+		{"tg}:", `contains '}'`},
+		{"tg prod:", "whitespace"},
+		{"tg\t:", "whitespace"},
+		{"tg:\n", "whitespace"},
+		{"tg\x00:", "control"},
+		{"tg\x7f:", "control"},
+		{"tg\xff:", "invalid"},
+	} {
+		t.Run(fmt.Sprintf("%q", tc.prefix), func(t *testing.T) {
+			for _, cluster := range []string{"", "&cluster=true"} {
+				dsn := "redis://127.0.0.1:1/0?timeout=50ms&prefix=" + url.QueryEscape(tc.prefix) + cluster
+				c, err := Open(dsn, slog.New(slog.DiscardHandler))
+				if tc.bad == "" {
+					if err != nil {
+						t.Fatalf("Open(%q): %v", dsn, err)
+					}
+					r, _ := c.(*redisCounters)
+					c.Close()
+					if r == nil || r.prefix != tc.prefix {
+						t.Fatalf("prefix not applied: %#v", c)
+					}
+					continue
+				}
+				if err == nil {
+					c.Close()
+					t.Fatalf("Open(%q) accepted the prefix", dsn)
+				}
+				for _, want := range []string{tc.bad, "prefix=", "e.g. prefix=tg:prod:"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q lacks %q", err, want)
+					}
+				}
+				if CheckPrefix(tc.prefix) == nil {
+					t.Errorf("CheckPrefix(%q) = nil, but Open refused it", tc.prefix)
+				}
+			}
+		})
+	}
+	// An unescaped + in the URL decodes to a space: the error says so.
+	if _, err := Open("redis://127.0.0.1:1/0?prefix=tg+prod:", nil); err == nil || !strings.Contains(err.Error(), "a + in a URL query is a space") {
+		t.Fatalf("prefix=tg+prod: gave %v", err)
 	}
 }

@@ -37,9 +37,14 @@ type fileEntry struct {
 	ExpireAt time.Time `json:"expire_at"`
 }
 
-// NewFileDurable opens (or creates on first write) the snapshot at path.
+// NewFileDurable opens (or creates on first write) the snapshot at path,
+// creating its directory now so a path that cannot be written fails at
+// start, not silently at the first flush.
 func NewFileDurable(path string) (*FileDurable, error) {
 	f := &FileDurable{path: path, data: map[string]fileEntry{}, stop: make(chan struct{}), done: make(chan struct{})}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("counters: snapshot directory: %w", err)
+	}
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
@@ -110,7 +115,7 @@ func (f *FileDurable) Flush() error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
 		return err
 	}
 	tmp := f.path + ".tmp"

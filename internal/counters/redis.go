@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
@@ -108,6 +110,9 @@ func openRedis(dsn string, u *url.URL, log *slog.Logger, o options) (Counters, e
 	prefix := "tg:"
 	if q.Has("prefix") {
 		prefix = q.Get("prefix")
+		if err := CheckPrefix(prefix); err != nil {
+			return nil, fmt.Errorf("counters: %w", err)
+		}
 	}
 	cluster := q.Get("cluster") == "true"
 	if q.Has("timeout") { // the budget of one Redis call; past it the call counts as an outage
@@ -137,6 +142,30 @@ func openRedis(dsn string, u *url.URL, log *slog.Logger, o options) (Counters, e
 	go r.probeLoop(o.probe)
 	go r.syncLoop(o.syncInterval)
 	return r, nil
+}
+
+// CheckPrefix reports why p cannot be the Redis driver's key prefix
+// (?prefix=). Keys are <prefix>{<key>}<suffix> and Redis Cluster hashes the
+// first {...} of a key, so a brace in the prefix would move a limit's keys
+// into different slots (CROSSSLOT); whitespace and control characters make
+// keys that redis-cli and key patterns mishandle. The config validator
+// calls it too, so `tollgate validate` refuses what Open would.
+func CheckPrefix(p string) error {
+	for _, r := range p {
+		var what string
+		switch {
+		case r == '{' || r == '}':
+			what = fmt.Sprintf("%q: keys are <prefix>{key} and Redis Cluster hashes the first {...}", r)
+		case unicode.IsSpace(r):
+			what = fmt.Sprintf("whitespace %q (a + in a URL query is a space)", r)
+		case unicode.IsControl(r) || r == utf8.RuneError:
+			what = fmt.Sprintf("the control or invalid character %q", r)
+		default:
+			continue
+		}
+		return fmt.Errorf("prefix=%q contains %s; use letters, digits and : - _ . instead, e.g. prefix=tg:prod: (default tg:)", p, what)
+	}
+	return nil
 }
 
 // newRedisClient opens a single node, or a Redis Cluster with ?cluster=true
