@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/app"
 	"github.com/tollgate-dev/tollgate/internal/store"
@@ -98,14 +99,18 @@ routes:
 	}
 }
 
+// waitOK polls url until it answers 200 (a key created in the store
+// reaches the gateway's cache through the change feed), for up to 5 s: a
+// count of tries without a pause ran out in well under a second on a busy
+// machine.
 func waitOK(t *testing.T, url string, hdr ...string) {
 	t.Helper()
-	for i := 0; i < 100; i++ {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if resp, _ := get(t, url, hdr...); resp.StatusCode == 200 {
 			return
 		}
 	}
-	t.Fatalf("%s never answered 200", url)
+	t.Fatalf("%s never answered 200 in 5 s", url)
 }
 
 func TestAdminRefusesPublicBindWithoutToken(t *testing.T) {

@@ -14,6 +14,8 @@ const (
 	HeaderConsumerID   = "X-Consumer-ID"
 	HeaderConsumerName = "X-Consumer-Name"
 	HeaderConsumerPlan = "X-Consumer-Plan"
+
+	HeaderAnonymousConsumer = "X-Anonymous-Consumer"
 )
 
 // fallbackAuth is implemented by authenticators tried only when no other
@@ -81,16 +83,31 @@ func (g *AuthGroup) authenticate(ex policy.Exchange, next policy.Next) error {
 
 func (g *AuthGroup) accept(ex policy.Exchange, c *policy.Consumer, next policy.Next) error {
 	ex.SetConsumer(c)
-	h := ex.Header()
+	if is, ok := ex.(IdentitySetter); ok {
+		is.SetIdentity(c)
+		return next(ex)
+	}
+	SetIdentityHeaders(ex.Header(), c)
+	return next(ex)
+}
+
+// IdentitySetter is an exchange that keeps the identity headers itself
+// (the fast front end renders them into the upstream request head); what
+// policies see through Header is the same as after SetIdentityHeaders.
+type IdentitySetter interface {
+	SetIdentity(c *policy.Consumer)
+}
+
+// SetIdentityHeaders sets the identity headers of consumer c (SPEC §5).
+func SetIdentityHeaders(h policy.Header, c *policy.Consumer) {
 	h.Set(HeaderConsumerID, c.ID)
 	h.Set(HeaderConsumerName, c.Name)
 	if c.Plan != "" {
 		h.Set(HeaderConsumerPlan, c.Plan)
 	}
 	if c.Anonymous {
-		h.Set("X-Anonymous-Consumer", "true")
+		h.Set(HeaderAnonymousConsumer, "true")
 	}
-	return next(ex)
 }
 
 // StripIdentityHeaders removes client-sent identity headers; called at the
@@ -99,7 +116,7 @@ func StripIdentityHeaders(h policy.Header) {
 	h.Del(HeaderConsumerID)
 	h.Del(HeaderConsumerName)
 	h.Del(HeaderConsumerPlan)
-	h.Del("X-Anonymous-Consumer")
+	h.Del(HeaderAnonymousConsumer)
 }
 
 // IsGatewayHeader reports headers the gateway itself sets; a client may not

@@ -29,6 +29,9 @@ import (
 type fastExchange struct {
 	runtime.Base
 	fastState
+	// Kept with their buffers across requests (reset empties them).
+	ident identityHeaders    // X-Consumer-* (fastReqHeader)
+	up    upstream.HeadLines // fields added to the upstream request head
 }
 
 // fastState is the front end's own per-request state, reset in one store.
@@ -68,7 +71,9 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
 func (x *fastExchange) reset(ctx *fasthttp.RequestCtx, s *Server) {
 	x.Base.Reset()
 	x.fastState = fastState{ctx: ctx, srv: s}
-	x.reqHeader = fastReqHeader{&ctx.Request.Header, &x.names}
+	x.ident.reset()
+	x.up.Reset()
+	x.reqHeader = fastReqHeader{&ctx.Request.Header, &x.names, &x.ident}
 }
 
 // edge applies SPEC §8 to the raw request before any routing or policy.
@@ -204,8 +209,10 @@ var (
 	schemeHTTPS       = []byte("https")
 
 	// Their bits in a request's header-name summary, worked out once.
-	requestIDName  = headerBit(keyRequestID)
-	forwardedNames = headerBit(keyForwardedFor) | headerBit(keyForwardedProto) | headerBit(keyForwardedHost)
+	requestIDName      = headerBit(keyRequestID)
+	forwardedForName   = headerBit(keyForwardedFor)
+	forwardedProtoName = headerBit(keyForwardedProto)
+	forwardedHostName  = headerBit(keyForwardedHost)
 )
 
 // responseIDName is X-Request-ID as it goes to clients: fasthttp keeps the
@@ -504,30 +511,55 @@ func (x *fastExchange) prepare(r *runtime.Route, t *upstream.Target) error {
 	if req.IsBodyStream() {
 		req.SetBodyStream(&limitedBody{r: req.BodyStream(), left: x.Limit}, req.Header.ContentLength())
 	}
+	// The gateway's fields go to the upstream as lines written with the
+	// head (upstream.HeadLines). A field of the same name the request
+	// holds is removed first, or kept instead when a trusted proxy sent
+	// it; the header-name summary rules most of them out without a lookup.
 	h := &req.Header
-	var buf [64]byte
 	client := x.peerText
+	var buf [64]byte
 	if client == nil {
 		client = x.Peer.AppendTo(buf[:0])
 	}
-	if x.trusted {
-		if prior := h.Peek("X-Forwarded-For"); len(prior) > 0 {
-			client = append(append(append([]byte(nil), prior...), ", "...), client...)
+	if x.names&forwardedForName != 0 {
+		if prior := h.PeekCanonical(keyForwardedFor); len(prior) > 0 {
+			if x.trusted {
+				client = append(append(append([]byte(nil), prior...), ", "...), client...)
+			}
+			x.reqHeader.Del("X-Forwarded-For")
 		}
 	}
-	h.SetCanonical(keyForwardedFor, client)
-	x.names |= forwardedNames
-	if !x.trusted || len(h.Peek("X-Forwarded-Proto")) == 0 {
+	// The client address is the gateway's text, or a trusted proxy's
+	// parsed field line plus it: no line break either way.
+	upstream.AddGenerated(&x.up, "X-Forwarded-For", client)
+	if !x.keepForwarded(forwardedProtoName, keyForwardedProto) {
 		scheme := schemeHTTP
 		if x.ctx.IsTLS() {
 			scheme = schemeHTTPS
 		}
-		h.SetCanonical(keyForwardedProto, scheme)
+		upstream.AddGenerated(&x.up, "X-Forwarded-Proto", scheme)
 	}
-	if !x.trusted || len(h.Peek("X-Forwarded-Host")) == 0 {
-		h.SetCanonical(keyForwardedHost, x.ctx.Host())
+	if !x.keepForwarded(forwardedHostName, keyForwardedHost) {
+		upstream.Add(&x.up, "X-Forwarded-Host", x.ctx.Host())
 	}
+	x.ident.render(&x.up)
 	return nil
+}
+
+// keepForwarded reports whether the request's own X-Forwarded-Proto or
+// -Host (canonical name key, summary bit bit) goes upstream: only a trusted
+// proxy's does. An untrusted client's is removed, and the gateway's own
+// line replaces it.
+func (x *fastExchange) keepForwarded(bit headerNames, key []byte) bool {
+	if x.names&bit == 0 {
+		return false
+	}
+	h := &x.ctx.Request.Header
+	if x.trusted && len(h.PeekCanonical(key)) > 0 {
+		return true
+	}
+	x.reqHeader.Del(b2s(key))
+	return false
 }
 
 // errBodyTooLarge aborts an upstream send when a streamed body passes the limit.
@@ -563,7 +595,7 @@ func (x *fastExchange) Forward(r *runtime.Route, t *upstream.Target) (upstream.O
 	if x.upgrade {
 		return x.forwardUpgrade(r, t)
 	}
-	err := t.HTTP1().Do(&x.ctx.Request, &x.ctx.Response)
+	err := upstream.Do(t.HTTP1(), &x.ctx.Request, &x.ctx.Response, &x.up)
 	if err != nil {
 		if lb, ok := x.ctx.Request.BodyStream().(*limitedBody); ok && lb.over {
 			return upstream.OK, tooLarge()
@@ -599,7 +631,7 @@ func (x *fastExchange) forwardUpgrade(r *runtime.Route, t *upstream.Target) (ups
 	_ = conn.SetDeadline(time.Now().Add(response))
 	req := &x.ctx.Request
 	req.Header.Set("Connection", "Upgrade")
-	bw := bufio.NewWriter(conn)
+	bw := bufio.NewWriter(x.up.Wrap(conn, false))
 	if err := req.Write(bw); err != nil || bw.Flush() != nil {
 		conn.Close()
 		return upstream.Failed, upstream.ClientError(upstream.Failed)

@@ -2,8 +2,11 @@ package server
 
 import (
 	"bufio"
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unsafe"
 
@@ -129,7 +132,7 @@ func FuzzHeaderNames(f *testing.F) {
 // Set through the policy view stores exactly what fasthttp's own Set
 // stores (the cached canonical name), for ordinary and odd names alike.
 func TestSetMatchesFasthttpSet(t *testing.T) {
-	for _, n := range []string{"X-Consumer-ID", "x-consumer-plan", "X_Under_Score", "a-b-c", "weird name", "Host", "Content-Type", "X-CONSUMER-ID"} {
+	for _, n := range []string{"X-Custom-ID", "x-custom-plan", "X_Under_Score", "a-b-c", "weird name", "Host", "Content-Type", "X-CUSTOM-ID"} {
 		for range 2 { // the second round reads the cache
 			x := scanned(t, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
 			var want fasthttp.RequestHeader
@@ -151,28 +154,95 @@ func TestSetMatchesFasthttpSet(t *testing.T) {
 // Set and Del through the policy view replace and remove a header the
 // request carries in any case, and add one it does not carry once.
 func TestSetAndDelOnPresentAndAbsentNames(t *testing.T) {
-	const raw = "GET / HTTP/1.1\r\nHost: h\r\nx-consumer-id: forged\r\nX-Keep: 1\r\n\r\n"
+	const raw = "GET / HTTP/1.1\r\nHost: h\r\nx-tenant-id: forged\r\nX-Keep: 1\r\n\r\n"
 	x := scanned(t, raw)
 	h := x.Header()
-	h.Set("X-Consumer-ID", "c1")   // present (other case): replaced
-	h.Set("X-Consumer-Name", "n1") // absent: appended
-	h.Set("X-Consumer-Name", "n2") // now present: replaced
-	h.Del("X-Absent")              // absent: nothing to do
-	h.Del("X-KEEP")                // present: removed
+	h.Set("X-Tenant-ID", "c1")   // present (other case): replaced
+	h.Set("X-Tenant-Name", "n1") // absent: appended
+	h.Set("X-Tenant-Name", "n2") // now present: replaced
+	h.Del("X-Absent")            // absent: nothing to do
+	h.Del("X-KEEP")              // present: removed
 	rh := &x.ctx.Request.Header
-	if got := rh.PeekAll("X-Consumer-Id"); len(got) != 1 || string(got[0]) != "c1" {
-		t.Errorf("X-Consumer-ID = %q, want one c1", got)
+	if got := rh.PeekAll("X-Tenant-Id"); len(got) != 1 || string(got[0]) != "c1" {
+		t.Errorf("X-Tenant-ID = %q, want one c1", got)
 	}
-	if got := rh.PeekAll("X-Consumer-Name"); len(got) != 1 || string(got[0]) != "n2" {
-		t.Errorf("X-Consumer-Name = %q, want one n2", got)
+	if got := rh.PeekAll("X-Tenant-Name"); len(got) != 1 || string(got[0]) != "n2" {
+		t.Errorf("X-Tenant-Name = %q, want one n2", got)
 	}
 	if rh.Peek("X-Keep") != nil {
 		t.Error("Del left X-Keep")
 	}
-	if got, want := rh.String(), "GET / HTTP/1.1\r\nHost: h\r\nX-Consumer-Id: c1\r\nX-Consumer-Name: n2\r\n\r\n"; got != want {
+	if got, want := rh.String(), "GET / HTTP/1.1\r\nHost: h\r\nX-Tenant-Id: c1\r\nX-Tenant-Name: n2\r\n\r\n"; got != want {
 		t.Errorf("header\n%q\nwant\n%q", got, want)
 	}
 }
+
+// The identity headers live beside fasthttp's header (identityHeaders):
+// through the policy view they read, change and disappear like any header,
+// in any case, fasthttp's header never holds them, and what is rendered
+// for the upstream is what the view holds at the end.
+func TestIdentityHeadersThroughTheView(t *testing.T) {
+	x := scanned(t, "GET / HTTP/1.1\r\nHost: h\r\nX-Other: o\r\n\r\n")
+	h := x.Header()
+	h.Set("X-Consumer-ID", "c1")
+	h.Set("x-consumer-name", "alice")
+	h.Set("X-CONSUMER-PLAN", "gold")
+	h.Add("X-Anonymous-Consumer", "true")
+	for n, want := range map[string]string{"x-consumer-id": "c1", "X-Consumer-Name": "alice", "X-Consumer-Plan": "gold", "x-anonymous-consumer": "true", "X-Other": "o"} {
+		if got := h.Get(n); got != want {
+			t.Errorf("Get(%q) = %q, want %q", n, got, want)
+		}
+		if got := policy.Lend(h, n); got != want {
+			t.Errorf("Lend(%q) = %q, want %q", n, got, want)
+		}
+		if got := h.Values(n); len(got) != 1 || got[0] != want {
+			t.Errorf("Values(%q) = %q", n, got)
+		}
+	}
+	lent := policy.Lend(h, "X-Consumer-Name")
+	h.Set("X-Consumer-Name", "bob") // a view lent before stays what it was
+	if lent != "alice" || h.Get("X-Consumer-Name") != "bob" {
+		t.Errorf("lent %q, now %q", lent, h.Get("X-Consumer-Name"))
+	}
+	h.Del("x-consumer-plan")
+	h.Add("X-Consumer-ID", "c2")
+	if got := h.Values("X-Consumer-Plan"); got != nil {
+		t.Errorf("deleted plan: %q", got)
+	}
+	seen := map[string]string{}
+	h.Range(func(n, v string) bool { seen[n] = v; return true })
+	if seen["X-Consumer-Id"] != "c1, c2" || seen["X-Consumer-Name"] != "bob" || seen["X-Anonymous-Consumer"] != "true" || seen["X-Other"] != "o" || len(seen) != 5 {
+		t.Errorf("Range saw %q", seen)
+	}
+	if got, want := x.ctx.Request.Header.String(), "GET / HTTP/1.1\r\nHost: h\r\nX-Other: o\r\n\r\n"; got != want {
+		t.Errorf("fasthttp's header holds\n%q\nwant\n%q", got, want)
+	}
+	x.ident.render(&x.up)
+	var out strings.Builder
+	if _, err := x.up.Wrap(writerConn{&out}, true).Write([]byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := out.String(), "GET / HTTP/1.1\r\nHost: h\r\nX-Consumer-Id: c1, c2\r\nX-Consumer-Name: bob\r\nX-Anonymous-Consumer: true\r\n\r\n"; got != want {
+		t.Errorf("upstream head\n%q\nwant\n%q", got, want)
+	}
+	// The next request of a pooled exchange starts with none.
+	x.reset(&fasthttp.RequestCtx{}, nil)
+	if got := x.Header().Get("X-Consumer-ID"); got != "" || x.up.Len() != 0 {
+		t.Errorf("after reset: %q, %d bytes of lines", got, x.up.Len())
+	}
+}
+
+// writerConn is a net.Conn that only writes, to w.
+type writerConn struct{ w *strings.Builder }
+
+func (c writerConn) Write(p []byte) (int, error)    { return c.w.Write(p) }
+func (writerConn) Read([]byte) (int, error)         { return 0, io.EOF }
+func (writerConn) Close() error                     { return nil }
+func (writerConn) LocalAddr() net.Addr              { return nil }
+func (writerConn) RemoteAddr() net.Addr             { return nil }
+func (writerConn) SetDeadline(time.Time) error      { return nil }
+func (writerConn) SetReadDeadline(time.Time) error  { return nil }
+func (writerConn) SetWriteDeadline(time.Time) error { return nil }
 
 // stampResponse stores what fasthttp's Set (X-Request-ID) and Add (policy
 // headers) would: same header lines, in the same order, on proxied responses

@@ -48,6 +48,10 @@ const maxInterim = 100
 type readiness interface{ WaitReadable() error }
 
 func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
+	return sendRequest(hc, req, resp, nil)
+}
+
+func sendRequest(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, lines *HeadLines) (bool, error) {
 	cc, err := hc.AcquireConn(0, req.ConnectionClose())
 	if err != nil {
 		return false, err
@@ -59,7 +63,12 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 			return true, err
 		}
 	}
-	bw := hc.AcquireWriter(conn)
+	w := conn
+	if lines != nil {
+		// Without a body, fasthttp writes the head alone first (Request.Write).
+		w = lines.Wrap(conn, !req.IsBodyStream() && len(req.Body()) == 0)
+	}
+	bw := hc.AcquireWriter(w)
 	err = req.Write(bw)
 	if err == nil {
 		err = bw.Flush()
