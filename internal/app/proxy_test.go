@@ -180,6 +180,10 @@ routes:
 	resp, body = get(t, g.url+"/api/x", "X-Request-ID", "bad id with spaces")
 	if id := resp.Header.Get("X-Request-ID"); id == "" || strings.Contains(id, " ") {
 		t.Errorf("insane request id kept: %q (%d %s)", id, resp.StatusCode, body)
+	} else if up := decode(t, body).header("X-Request-ID"); up != id {
+		// One field, the gateway's: the client's is gone (a comma would
+		// join two fields here).
+		t.Errorf("the upstream saw X-Request-ID %q, the client %q", up, id)
 	}
 }
 

@@ -30,8 +30,8 @@ type fastExchange struct {
 	runtime.Base
 	fastState
 	// Kept with their buffers across requests (reset empties them).
-	ident identityHeaders    // X-Consumer-* (fastReqHeader)
-	up    upstream.HeadLines // fields added to the upstream request head
+	own ownHeaders         // the gateway's own request fields (fastReqHeader)
+	up  upstream.HeadLines // fields added to the upstream request head
 }
 
 // fastState is the front end's own per-request state, reset in one store.
@@ -71,9 +71,9 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) {
 func (x *fastExchange) reset(ctx *fasthttp.RequestCtx, s *Server) {
 	x.Base.Reset()
 	x.fastState = fastState{ctx: ctx, srv: s}
-	x.ident.reset()
+	x.own.reset()
 	x.up.Reset()
-	x.reqHeader = fastReqHeader{&ctx.Request.Header, &x.names, &x.ident}
+	x.reqHeader = fastReqHeader{&ctx.Request.Header, &x.names, &x.own}
 }
 
 // edge applies SPEC §8 to the raw request before any routing or policy.
@@ -89,9 +89,13 @@ func (x *fastExchange) edge() *problem.Error {
 		}
 	}
 	if x.ID == "" {
+		// The gateway's id goes upstream as one of its own fields
+		// (ownHeaders); a client's id it did not take is removed.
 		x.NewRequestID()
-		h.SetCanonical(keyRequestID, s2b(x.ID))
-		x.names |= requestIDName
+		if seen&seenRequestID != 0 {
+			x.reqHeader.delFast("X-Request-ID")
+		}
+		x.own.v[slotRequestID] = x.ID // lives in the exchange until the request ends
 	}
 	if ec := asEdgeConn(x.ctx.Conn()); ec != nil {
 		x.Peer, x.peerText = ec.peerAddr()
@@ -209,7 +213,6 @@ var (
 	schemeHTTPS       = []byte("https")
 
 	// Their bits in a request's header-name summary, worked out once.
-	requestIDName      = headerBit(keyRequestID)
 	forwardedForName   = headerBit(keyForwardedFor)
 	forwardedProtoName = headerBit(keyForwardedProto)
 	forwardedHostName  = headerBit(keyForwardedHost)
@@ -351,11 +354,7 @@ func addrOf(a net.Addr) netip.Addr {
 
 // finish stamps what every response carries, whoever produced it.
 func (x *fastExchange) finish() {
-	var ec *edgeConn
-	if len(x.Extra)+len(x.Lines) > 0 {
-		ec = x.injector()
-	}
-	stampInjected(&x.ctx.Response.Header, x.ID, x.Extra, x.Lines, ec)
+	stampInjected(&x.ctx.Response.Header, x.ID, x.Extra, x.Lines, x.injector())
 	x.Status = x.ctx.Response.StatusCode()
 	x.Committed = true
 	if n := x.ctx.Request.Header.ContentLength(); n > 0 {
@@ -542,7 +541,7 @@ func (x *fastExchange) prepare(r *runtime.Route, t *upstream.Target) error {
 	if !x.keepForwarded(forwardedHostName, keyForwardedHost) {
 		upstream.Add(&x.up, "X-Forwarded-Host", x.ctx.Host())
 	}
-	x.ident.render(&x.up)
+	x.own.render(&x.up)
 	return nil
 }
 

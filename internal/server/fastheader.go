@@ -15,28 +15,37 @@ import (
 // call; most lookups on the request path (tracing, auth, CORS, limits) are
 // of headers the request does not carry.
 //
-// With id set, the gateway's identity headers (X-Consumer-ID, -Name, -Plan,
-// X-Anonymous-Consumer) live in id, not in fasthttp's header: the edge has
-// removed any the client sent, authentication sets them, a later policy may
-// read, change or remove them, and the upstream request carries them as
-// lines written with its head (upstream.HeadLines), which costs a fraction
-// of fasthttp's Set.
+// With own set, the fields the gateway itself puts on the request (the
+// identity headers X-Consumer-ID, -Name, -Plan, X-Anonymous-Consumer, and
+// a request id it generated) live in own, not in fasthttp's header, and go
+// to the upstream as lines written with the request head
+// (upstream.HeadLines), at a fraction of what fasthttp's Set costs. Through
+// the view they read, change and disappear like any header: a name's value
+// in own wins, an empty one falls back to fasthttp's header (which holds a
+// client's sane X-Request-ID; the edge has removed client-sent identity
+// headers), and setting one removes the name from fasthttp's header.
 type fastReqHeader struct {
 	h     *fasthttp.RequestHeader
-	names *headerNames     // nil: no summary, always ask fasthttp
-	id    *identityHeaders // nil: identity headers are fasthttp's too
+	names *headerNames // nil: no summary, always ask fasthttp
+	own   *ownHeaders  // nil: every name is fasthttp's
 }
 
 func (a fastReqHeader) absent(n string) bool { return a.names != nil && !a.names.mayHave(n) }
+
+// slot is n's index in own, or -1.
+func (a fastReqHeader) slot(n string) int {
+	if a.own == nil {
+		return -1
+	}
+	return ownSlot(n)
+}
 
 // peek, and so Get and Lend, and Del look names up in their cached
 // canonical form (canonicalName), so fasthttp does not copy and
 // case-normalise the name on each call (~200 instructions for X-API-Key).
 func (a fastReqHeader) peek(n string) []byte {
-	if a.id != nil {
-		if i := identitySlot(n); i >= 0 {
-			return s2b(a.id.v[i])
-		}
+	if i := a.slot(n); i >= 0 && a.own.v[i] != "" {
+		return s2b(a.own.v[i])
 	}
 	if a.absent(n) {
 		return nil
@@ -52,13 +61,8 @@ func (a fastReqHeader) Lend(n string) string {
 	return b2s(a.peek(n))
 }
 func (a fastReqHeader) Values(n string) []string {
-	if a.id != nil {
-		if i := identitySlot(n); i >= 0 {
-			if a.id.v[i] == "" {
-				return nil
-			}
-			return []string{a.id.v[i]}
-		}
+	if i := a.slot(n); i >= 0 && a.own.v[i] != "" {
+		return []string{a.own.v[i]}
 	}
 	if a.absent(n) {
 		return nil
@@ -70,35 +74,34 @@ func (a fastReqHeader) Values(n string) []string {
 	return out
 }
 func (a fastReqHeader) Set(n, v string) {
-	if a.id != nil {
-		if i := identitySlot(n); i >= 0 {
-			a.id.set(i, v)
-			return
-		}
+	if i := a.slot(n); i >= 0 {
+		a.delFast(n)
+		a.own.set(i, v)
+		return
 	}
 	a.names.add(n)
 	a.h.SetCanonical(canonicalName(n), s2b(v))
 }
 func (a fastReqHeader) Add(n, v string) {
-	if a.id != nil {
-		if i := identitySlot(n); i >= 0 {
-			if old := a.id.v[i]; old != "" {
-				v = old + ", " + v // one field line, as a list
-			}
-			a.id.set(i, v)
-			return
+	if i := a.slot(n); i >= 0 {
+		if old := a.Values(n); len(old) > 0 {
+			v = strings.Join(append(old, v), ", ") // one field line, as a list
 		}
+		a.Set(n, v)
+		return
 	}
 	a.names.add(n)
 	a.h.Add(n, v)
 }
 func (a fastReqHeader) Del(n string) {
-	if a.id != nil {
-		if i := identitySlot(n); i >= 0 {
-			a.id.v[i] = ""
-			return
-		}
+	if i := a.slot(n); i >= 0 {
+		a.own.v[i] = ""
 	}
+	a.delFast(n)
+}
+
+// delFast removes n from fasthttp's header.
+func (a fastReqHeader) delFast(n string) {
 	if a.absent(n) {
 		return
 	}
@@ -116,47 +119,56 @@ func (a fastReqHeader) Range(f func(n, v string) bool) {
 			return
 		}
 	}
-	if a.id != nil {
-		for i, v := range a.id.v {
-			if v != "" && !f(identityNames[i], v) {
+	if a.own != nil {
+		for i, v := range a.own.v {
+			if v != "" && !f(ownNames[i], v) {
 				return
 			}
 		}
 	}
 }
 
-// identityHeaders are the gateway's identity headers of one request
-// (fastReqHeader); "" is absent (an empty value is never sent).
-type identityHeaders struct {
-	v   [len(identityNames)]string
-	buf []byte // copies of the values, kept across requests
+// ownHeaders are the fields the gateway sets on one request
+// (fastReqHeader); "" is unset (an empty value is never sent).
+type ownHeaders struct {
+	v   [len(ownNames)]string
+	buf []byte // copies of values set through the view, kept across requests
 }
 
-// identityNames are the names as the upstream sees them: fasthttp's normal
-// form, which is what these headers were sent as before they moved here.
-var identityNames = [...]string{"X-Consumer-Id", "X-Consumer-Name", "X-Consumer-Plan", "X-Anonymous-Consumer"}
+// ownNames are the names as the upstream sees them: fasthttp's normal form,
+// which is what these fields were sent as before they moved here.
+var ownNames = [...]string{"X-Consumer-Id", "X-Consumer-Name", "X-Consumer-Plan", "X-Anonymous-Consumer", "X-Request-Id"}
 
-// identitySlot is the index of name in identityNames (any case), or -1.
-// It runs on every header lookup, so length and first bytes decide first.
-func identitySlot(n string) int {
-	if len(n) < len("X-Consumer-Id") || n[1] != '-' || n[0]|0x20 != 'x' || (n[2]|0x20 != 'c' && n[2]|0x20 != 'a') {
+const slotRequestID = 4
+
+// ownSlot is the index of name in ownNames (any case), or -1. It runs on
+// every header lookup, so length and first bytes decide first.
+func ownSlot(n string) int {
+	if len(n) < len("X-Request-Id") || n[1] != '-' || n[0]|0x20 != 'x' {
 		return -1
 	}
-	switch len(n) {
-	case len("X-Consumer-Id"):
-		if strings.EqualFold(n, identityNames[0]) {
-			return 0
+	switch n[2] | 0x20 {
+	case 'c':
+		switch len(n) {
+		case len("X-Consumer-Id"):
+			if strings.EqualFold(n, ownNames[0]) {
+				return 0
+			}
+		case len("X-Consumer-Name"):
+			if strings.EqualFold(n, ownNames[1]) {
+				return 1
+			}
+			if strings.EqualFold(n, ownNames[2]) {
+				return 2
+			}
 		}
-	case len("X-Consumer-Name"):
-		if strings.EqualFold(n, identityNames[1]) {
-			return 1
-		}
-		if strings.EqualFold(n, identityNames[2]) {
-			return 2
-		}
-	case len("X-Anonymous-Consumer"):
-		if strings.EqualFold(n, identityNames[3]) {
+	case 'a':
+		if strings.EqualFold(n, ownNames[3]) {
 			return 3
+		}
+	case 'r':
+		if strings.EqualFold(n, ownNames[4]) {
+			return slotRequestID
 		}
 	}
 	return -1
@@ -165,49 +177,50 @@ func identitySlot(n string) int {
 // set keeps a copy of v: a policy may pass a string that views memory it
 // reuses (policy.Lend). The copies go in one buffer kept across requests;
 // a value set again takes new room, so a view handed out before stays.
-func (id *identityHeaders) set(i int, v string) {
+func (o *ownHeaders) set(i int, v string) {
 	if v == "" {
-		id.v[i] = ""
+		o.v[i] = ""
 		return
 	}
-	if cap(id.buf)-len(id.buf) < len(v) {
+	if cap(o.buf)-len(o.buf) < len(v) {
 		// A new buffer: the old one may still be viewed by values set
 		// earlier in this request.
-		id.buf = make([]byte, 0, max(256, 2*len(v)))
+		o.buf = make([]byte, 0, max(256, 2*len(v)))
 	}
-	at := len(id.buf)
-	id.buf = append(id.buf, v...)
-	id.v[i] = b2s(id.buf[at:])
+	at := len(o.buf)
+	o.buf = append(o.buf, v...)
+	o.v[i] = b2s(o.buf[at:])
 }
 
-// reset forgets the values, keeping the buffer when no value of the
-// request that ends can still be viewed: the exchange goes back to its pool
-// and nothing keeps a view of a header past its request (policy.Lend).
-func (id *identityHeaders) reset() {
-	id.v = [len(identityNames)]string{}
-	if cap(id.buf) > 4<<10 {
-		id.buf = nil
+// reset forgets the values, keeping the buffer: the exchange goes back to
+// its pool, and nothing keeps a view of a header past its request
+// (policy.Lend).
+func (o *ownHeaders) reset() {
+	o.v = [len(ownNames)]string{}
+	if cap(o.buf) > 4<<10 {
+		o.buf = nil
 	}
-	id.buf = id.buf[:0]
+	o.buf = o.buf[:0]
 }
 
-// render adds the identity headers that are set to lines.
-func (id *identityHeaders) render(lines *upstream.HeadLines) {
-	for i, v := range id.v {
+// render adds the fields that are set to lines.
+func (o *ownHeaders) render(lines *upstream.HeadLines) {
+	for i, v := range o.v {
 		if v != "" {
-			upstream.Add(lines, identityNames[i], v)
+			upstream.Add(lines, ownNames[i], v)
 		}
 	}
 }
 
 // SetIdentity is runtime.SetIdentityHeaders without the name lookups and
 // copies: a consumer's fields never change (the credentials cache replaces
-// a changed consumer), so the slots view them.
+// a changed consumer), so the slots view them. fasthttp's header holds no
+// identity header (the edge removed the client's).
 func (x *fastExchange) SetIdentity(c *policy.Consumer) {
-	id := &x.ident
-	id.v[0], id.v[1], id.v[2], id.v[3] = c.ID, c.Name, c.Plan, ""
+	o := &x.own
+	o.v[0], o.v[1], o.v[2], o.v[3] = c.ID, c.Name, c.Plan, ""
 	if c.Anonymous {
-		id.v[3] = "true"
+		o.v[3] = "true"
 	}
 }
 

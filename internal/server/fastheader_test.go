@@ -177,7 +177,7 @@ func TestSetAndDelOnPresentAndAbsentNames(t *testing.T) {
 	}
 }
 
-// The identity headers live beside fasthttp's header (identityHeaders):
+// The identity headers live beside fasthttp's header (ownHeaders):
 // through the policy view they read, change and disappear like any header,
 // in any case, fasthttp's header never holds them, and what is rendered
 // for the upstream is what the view holds at the end.
@@ -217,7 +217,7 @@ func TestIdentityHeadersThroughTheView(t *testing.T) {
 	if got, want := x.ctx.Request.Header.String(), "GET / HTTP/1.1\r\nHost: h\r\nX-Other: o\r\n\r\n"; got != want {
 		t.Errorf("fasthttp's header holds\n%q\nwant\n%q", got, want)
 	}
-	x.ident.render(&x.up)
+	x.own.render(&x.up)
 	var out strings.Builder
 	if _, err := x.up.Wrap(writerConn{&out}, true).Write([]byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n")); err != nil {
 		t.Fatal(err)

@@ -143,12 +143,24 @@ func stampInjected(rh *fasthttp.ResponseHeader, id string, extra [][2]string, li
 	if ec != nil {
 		ec.inject = nil // never left over, but never for another response
 	}
-	if ec == nil || len(extra)+len(lines) == 0 || len(rh.PeekTrailerKeys()) > 0 || addsTrailer(extra) {
+	if ec == nil || len(rh.PeekTrailerKeys()) > 0 || addsTrailer(extra) {
 		stampResponse(rh, id, extra, lines)
 		return
 	}
-	names := stampID(rh, id)
+	// X-Request-ID goes first, as fasthttp's Set would have put it before
+	// any policy header: injected when the response lacks one (the id is
+	// SaneRequestID's or the gateway's own: no control bytes), replaced
+	// through fasthttp when the upstream sent its own.
+	names := responseNames(rh)
 	buf := ec.injectBuf[:0]
+	if names&responseIDBit != 0 {
+		rh.Set(responseIDName, id)
+	} else {
+		buf = append(buf, responseIDName+": "...)
+		buf = append(buf, id...)
+		buf = append(buf, '\r', '\n')
+		names |= responseIDBit
+	}
 	runtime.EachPolicyHeader(extra, lines, func(kv *[2]string) {
 		if e := injectName(kv[0]); e != nil && names&e.bit == 0 && noControlBytes(kv[1]) {
 			buf = append(buf, e.prefix...)

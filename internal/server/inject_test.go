@@ -80,15 +80,17 @@ func TestInjectedHeadMatchesAdd(t *testing.T) {
 		extra    [][2]string
 		injected int
 	}{
-		{"rate limit fields", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Up: 1\r\n\r\n", rateLimit, 5},
-		{"own response", "", rateLimit, 5},
+		// Counts include X-Request-ID's line when the response lacks one.
+		{"rate limit fields", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Up: 1\r\n\r\n", rateLimit, 6},
+		{"own response", "", rateLimit, 6},
+		{"no policy headers: the id alone", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", nil, 1},
 		{"upstream sends some of the names", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nratelimit-policy: up\r\nRateLimit: up\r\nX-Request-ID: up\r\n\r\n",
 			rateLimit, 3},
-		{"a name twice", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", [][2]string{{"Vary", "Origin"}, {"X-Cache", "MISS"}, {"Vary", "Accept"}}, 2},
+		{"a name twice", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", [][2]string{{"Vary", "Origin"}, {"X-Cache", "MISS"}, {"Vary", "Accept"}}, 3},
 		{"special names, odd names and values", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
 			[][2]string{{"X-Plain", "v"}, {"Content-Type", "text/x"}, {"Set-Cookie", "a=b"}, {"Server", "s"}, {"Date", "d"},
 				{"Connection", "close"}, {"Transfer-Encoding", "chunked"}, {"Content-Length", "0"},
-				{"Content-Encoding", "gzip"}, {"Bad Name", "v"}, {"X-Line", "a\r\nb"}, {"X-Ctl", "a\x01b"}, {"X-Tab", "a\tb"}, {"", "v"}}, 1},
+				{"Content-Encoding", "gzip"}, {"Bad Name", "v"}, {"X-Line", "a\r\nb"}, {"X-Ctl", "a\x01b"}, {"X-Tab", "a\tb"}, {"", "v"}}, 2},
 		{"a policy's Trailer field: fasthttp's path for all", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
 			[][2]string{{"X-A", "0"}, {"TrAiler", "X-A"}, {"X-B", "1"}}, 0},
 		{"announced trailers: fasthttp's path for all", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n",
@@ -236,8 +238,10 @@ func TestInjectedLines(t *testing.T) {
 		{"the gateway's own response", "", nil, []runtime.Lines{route}, route.Text},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := checkInjectedMatchesAdd(t, c.upstream, c.extra, c.lines); got != c.injected {
-				t.Fatalf("injected %q, want %q", got, c.injected)
+			// X-Request-ID comes first whenever the response lacks one.
+			want := "X-Request-ID: id\r\n" + c.injected
+			if got := checkInjectedMatchesAdd(t, c.upstream, c.extra, c.lines); got != want {
+				t.Fatalf("injected %q, want %q", got, want)
 			}
 		})
 	}
