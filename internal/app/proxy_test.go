@@ -389,3 +389,68 @@ routes:
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestUpstreamHost: the upstream sees its own host (the target's host:port)
+// unless the route says preserve_host, when it sees the client's; over
+// HTTP/1.1 and h2c alike, and on a retry to another target too.
+func TestUpstreamHost(t *testing.T) {
+	up := origin(t, echo)
+	dead := "http://" + strings.TrimPrefix(deadPort(t), "http://")
+	g := startGateway(t, `
+services:
+  - name: s
+    targets: [`+up+`]
+  - name: retried
+    balance: round_robin
+    retries: 2
+    targets: [`+dead+`, `+up+`]
+routes:
+  - name: own
+    service: s
+    match: { paths: ["/own"] }
+  - name: kept
+    service: s
+    preserve_host: true
+    match: { paths: ["/kept"] }
+  - name: retry
+    service: retried
+    match: { paths: ["/retry"] }
+`)
+	upHost := strings.TrimPrefix(up, "http://")
+	h2c := h2cClient()
+	defer h2c.CloseIdleConnections()
+	for _, c := range []struct{ path, want string }{
+		{"/own", upHost},
+		{"/kept", "api.example.com"},
+		{"/retry", upHost},
+	} {
+		for range 2 { // round robin: the second /retry starts on the live target
+			resp, body := get(t, g.url+c.path, "Host", "api.example.com")
+			if resp.StatusCode != 200 {
+				t.Fatalf("%s: %d %s", c.path, resp.StatusCode, body)
+			}
+			s := decode(t, body)
+			if s.Host != c.want {
+				t.Errorf("HTTP/1.1 %s: upstream saw Host %q, want %q", c.path, s.Host, c.want)
+			}
+			if got := s.header("X-Forwarded-Host"); got != "api.example.com" {
+				t.Errorf("HTTP/1.1 %s: X-Forwarded-Host %q, want the client's host", c.path, got)
+			}
+		}
+		req, _ := http.NewRequest(http.MethodGet, g.url+c.path, nil)
+		req.Host = "api.example.com"
+		resp, err := h2c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		s := decode(t, string(body))
+		if s.Host != c.want {
+			t.Errorf("h2c %s: upstream saw Host %q, want %q", c.path, s.Host, c.want)
+		}
+		if got := s.header("X-Forwarded-Host"); got != "api.example.com" {
+			t.Errorf("h2c %s: X-Forwarded-Host %q, want the client's host", c.path, got)
+		}
+	}
+}

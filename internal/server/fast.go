@@ -494,16 +494,29 @@ func (x *fastExchange) Replayable() bool {
 func (x *fastExchange) prepare(r *runtime.Route, t *upstream.Target) error {
 	req := &x.ctx.Request
 	uri := req.URI()
+	if !x.prepared {
+		x.prepared = true
+		if err := x.prepareOnce(); err != nil {
+			return err
+		}
+	}
+	// Per target (a retry goes to another). fasthttp's Request.Write takes
+	// the Host header from the URI: the URI's host is what the upstream
+	// sees, the client's unless the route preserves it.
 	uri.DisablePathNormalizing = true
 	uri.SetScheme(t.URL.Scheme)
 	uri.SetPath(x.UpPath)
 	if !r.PreserveHost {
-		req.Header.SetHost(t.URL.Host)
+		uri.SetHost(t.URL.Host)
 	}
-	if x.prepared {
-		return nil
-	}
-	x.prepared = true
+	return nil
+}
+
+// prepareOnce does what a request needs once whatever its targets: the
+// body limit, and the gateway's fields, which read the client's Host
+// before the URI's host becomes the target's.
+func (x *fastExchange) prepareOnce() error {
+	req := &x.ctx.Request
 	if cl := x.ContentLength(); cl > x.Limit {
 		return tooLarge()
 	}
