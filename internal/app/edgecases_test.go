@@ -450,8 +450,7 @@ routes:
 // (docs/configuration.md). Shutdown closes the listener at once, waits for
 // the in-flight request until the deadline, no longer, and Run returns nil
 // (App.Shutdown treats the passed deadline as a warning). The request is
-// not cut before the deadline; what happens to it afterwards is pinned at
-// the end.
+// not cut before the deadline, and is cut at it: its connection is closed.
 func TestShutdownDrainDeadline(t *testing.T) {
 	const drain = 300 * time.Millisecond
 	const upstreamTakes = 3 * time.Second
@@ -511,17 +510,30 @@ func TestShutdownDrainDeadline(t *testing.T) {
 	if refusedAfter < 0 {
 		t.Errorf("new connections still accepted %v after shutdown began", drain/2)
 	}
-	// Run returns at the deadline while the request is still running.
+	// Run returns at the deadline; the request runs until then. (Its
+	// connection is closed at the deadline, so its end may be seen first.)
 	var runErr error
+	var early *result
 	select {
 	case runErr = <-g.done:
 	case r := <-res:
-		t.Fatalf("in-flight request ended %v after shutdown began, before Run returned: %d %q %v",
-			r.at.Sub(t0), r.status, r.body, r.err)
+		if d := r.at.Sub(t0); d < drain-50*time.Millisecond {
+			t.Fatalf("in-flight request ended %v after shutdown began, before the deadline: %d %q %v",
+				d, r.status, r.body, r.err)
+		}
+		early = &r
+		select {
+		case runErr = <-g.done:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("Run did not return %v after shutdown began (drain deadline %v)", time.Since(t0), drain)
+		}
 	case <-time.After(2 * time.Second):
 		t.Fatalf("Run did not return %v after shutdown began (drain deadline %v)", time.Since(t0), drain)
 	}
 	took := time.Since(t0)
+	if early != nil {
+		res <- *early
+	}
 	g.done <- nil // let cleanup finish
 	t.Logf("connections refused %v and Run returned %v after shutdown began (deadline %v)", refusedAfter, took, drain)
 	if runErr != nil {
@@ -534,22 +546,151 @@ func TestShutdownDrainDeadline(t *testing.T) {
 		t.Error("a new connection was accepted after Run returned")
 	}
 
-	// What the code does with a request still running at the deadline:
-	// nothing. Neither fasthttp's ShutdownWithContext nor App.Shutdown
-	// closes active connections, so the request outlives Run and gets the
-	// upstream's answer once it comes (under `tollgate serve` the process
-	// exits when Run returns and the client sees the connection drop).
+	// The request still running at the deadline has its connection closed
+	// then, long before the upstream would have answered.
 	select {
 	case r := <-res:
-		if r.err != nil || r.status != 200 || r.body != "finished" {
-			t.Fatalf("in-flight request after Run returned: %d %q %v; it used to run on to completion "+
-				"(if Shutdown now closes connections at the deadline, expect an error here)", r.status, r.body, r.err)
+		if r.err == nil {
+			t.Fatalf("in-flight request after the deadline: %d %q, want its connection closed", r.status, r.body)
 		}
-		if d := r.at.Sub(upStart); d < upstreamTakes-100*time.Millisecond {
-			t.Fatalf("in-flight request completed %v after reaching the upstream, before the upstream answered", d)
+		if d := r.at.Sub(t0); d > drain+time.Second {
+			t.Errorf("in-flight request cut %v after shutdown began, want about %v", d, drain)
 		}
-		t.Logf("in-flight request: %d %q, %v after shutdown began (Run had returned %v earlier)", r.status, r.body, r.at.Sub(t0), r.at.Sub(t0)-took)
-	case <-time.After(upstreamTakes + 2*time.Second):
-		t.Fatal("in-flight request neither completed nor failed")
+		t.Logf("in-flight request cut %v after shutdown began (%v after reaching the upstream): %v", r.at.Sub(t0), r.at.Sub(upStart), r.err)
+	case <-time.After(drain + 2*time.Second):
+		t.Fatalf("in-flight request still running %v after shutdown began (drain deadline %v)", time.Since(t0), drain)
+	}
+}
+
+// TestShutdownDeadlineClosesOpenConnections: at the drain deadline every
+// client connection still busy is closed, whatever serves it: an HTTP/1.1
+// request (fasthttp), an h2c stream (net/http + x/net/http2) and a
+// WebSocket spliced to an upstream that never closes its side. Run returns
+// nil at the deadline and the log says how many connections were closed.
+func TestShutdownDeadlineClosesOpenConnections(t *testing.T) {
+	const drain = 300 * time.Millisecond
+	started := make(chan string, 3)
+	release := make(chan struct{}) // ends the upstream's hold on its connections
+	var held sync.WaitGroup
+	t.Cleanup(func() { close(release); held.Wait() })
+	up := origin(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ws" {
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			held.Add(1)
+			defer held.Done()
+			defer c.Close()
+			brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+			brw.Flush()
+			started <- "ws"
+			<-release // neither reads nor closes: a half-closed splice is not noticed here
+			return
+		}
+		started <- r.URL.Path
+		select {
+		case <-time.After(10 * time.Second):
+			io.WriteString(w, "finished")
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	g, logs := startGatewayLogged(t, "server: { shutdown_timeout: "+drain.String()+" }\nservices:\n"+service("s", up)+
+		"routes:\n  - name: r\n    service: s\n    match: { paths: [\"/\"] }\n")
+	addr := strings.TrimPrefix(g.url, "http://")
+
+	// closed receives, per connection, when its client saw it end.
+	type ended struct {
+		what string
+		err  error
+		at   time.Time
+	}
+	closed := make(chan ended, 3)
+	for _, c := range []struct {
+		what   string
+		client *http.Client
+	}{{"HTTP/1.1", &http.Client{Transport: &http.Transport{}}}, {"h2c", h2cClient()}} {
+		go func() {
+			resp, err := c.client.Get(g.url + "/slow/" + c.what)
+			if err == nil {
+				var b []byte
+				b, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err == nil {
+					err = fmt.Errorf("answered %d %q", resp.StatusCode, b)
+				}
+			}
+			closed <- ended{c.what, err, time.Now()}
+		}()
+	}
+	ws, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	fmt.Fprintf(ws, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", addr)
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(ws)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("WebSocket handshake through the gateway: %v %v", resp, err)
+	}
+	_ = ws.SetReadDeadline(time.Time{})
+	go func() {
+		n, err := br.Read(make([]byte, 1))
+		if n > 0 {
+			err = fmt.Errorf("read %d bytes, want none", n)
+		}
+		closed <- ended{"WebSocket", err, time.Now()}
+	}()
+
+	seen := map[string]bool{}
+	for len(seen) < 3 {
+		select {
+		case p := <-started:
+			seen[p] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %v reached the upstream", seen)
+		}
+	}
+	if !seen["/slow/HTTP/1.1"] || !seen["/slow/h2c"] || !seen["ws"] {
+		t.Fatalf("upstream saw %v", seen)
+	}
+
+	// Run returns and every connection ends at the deadline, in any order.
+	t0 := time.Now()
+	g.stop()
+	var runErr error
+	took := time.Duration(-1)
+	ends := 0
+	for limit := time.After(drain + 2*time.Second); took < 0 || ends < 3; {
+		select {
+		case runErr = <-g.done:
+			took = time.Since(t0)
+			g.done <- nil // let cleanup finish
+		case e := <-closed:
+			ends++
+			if e.err == nil {
+				t.Errorf("%s connection ended without an error", e.what)
+			}
+			if d := e.at.Sub(t0); d < drain-50*time.Millisecond || d > drain+time.Second {
+				t.Errorf("%s connection ended %v after shutdown began, want about %v", e.what, d, drain)
+			}
+			t.Logf("%s connection ended %v after shutdown began: %v", e.what, e.at.Sub(t0), e.err)
+		case <-limit:
+			t.Fatalf("%v after shutdown began (drain deadline %v): Run returned: %v, connections ended: %d of 3",
+				time.Since(t0), drain, took >= 0, ends)
+		}
+	}
+	if runErr != nil {
+		t.Errorf("Run returned %v, want nil", runErr)
+	}
+	if took < drain-50*time.Millisecond || took > drain+700*time.Millisecond {
+		t.Errorf("Run returned %v after shutdown began, want about %v", took, drain)
+	}
+	if n := logs.count("shutdown deadline passed", `connections_closed="3"`); n != 1 {
+		t.Errorf("%d log lines saying 3 connections were closed at the deadline; log: %q", n, logs.lines)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/tollgate-dev/tollgate/internal/server"
 )
 
 func (a *App) listen() error {
@@ -155,8 +157,12 @@ func (a *App) Shutdown() error {
 		a.cancelBg()
 	}
 	a.close()
-	if errors.Is(err, context.DeadlineExceeded) {
-		a.log.Warn("shutdown deadline passed with requests still running")
+	// Connections cut at the drain deadline are a warning, not a failure:
+	// the gateway did what server.shutdown_timeout asks, and exits 0.
+	var cut *server.DrainError
+	if errors.As(err, &cut) {
+		a.log.Warn("shutdown deadline passed; closed the connections still open",
+			"deadline", a.node.Server.ShutdownTimeout.D().String(), "connections_closed", cut.Closed)
 		return nil
 	}
 	return err

@@ -680,8 +680,14 @@ func dialTarget(t *upstream.Target, timeout time.Duration) (net.Conn, error) {
 func splice(client net.Conn, up net.Conn, upReader *bufio.Reader) {
 	done := make(chan struct{}, 2)
 	go func() {
-		_, _ = io.Copy(up, client)
-		closeWrite(up)
+		// A client that went away (or was closed by Shutdown at its
+		// deadline) takes the upstream connection with it: a half-close
+		// would leave a silent upstream, and the copy below, waiting.
+		if _, err := io.Copy(up, client); err != nil {
+			up.Close()
+		} else {
+			closeWrite(up)
+		}
 		done <- struct{}{}
 	}()
 	go func() {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -48,6 +50,9 @@ type Server struct {
 	h2conns sync.WaitGroup
 	closing chan struct{}
 	served  sync.WaitGroup
+	// conns are the client connections being served, closed by Shutdown
+	// at its deadline.
+	conns connSet
 }
 
 // New builds the front ends with the edge limits of SPEC §8.
@@ -119,6 +124,7 @@ func (s *Server) newFast(readBuffer int) *fasthttp.Server {
 		DisablePreParseMultipartForm:  true,
 		SecureErrorLogMessage:         true,
 		CloseOnShutdown:               true,
+		ConnState:                     s.fastConnState,
 		// A connection holds its write buffer only while a response is
 		// written, not while it waits for its next request or for the
 		// upstream. With StreamRequestBody the read buffer stays (fasthttp
@@ -156,7 +162,7 @@ func (s *Server) spill(ctx *fasthttp.RequestCtx) bool {
 			return false
 		}
 		if !s.tiers[i+1].feed.push(c) {
-			_ = ec.Conn.Close()
+			s.drop(ec.Conn)
 		}
 		return true
 	}
@@ -242,6 +248,7 @@ func (s *Server) accept(ln net.Listener, handle func(net.Conn)) error {
 			return err
 		}
 		delay = 0
+		s.conns.add(c)
 		go handle(c)
 	}
 }
@@ -257,7 +264,7 @@ func (s *Server) sniff(c net.Conn) {
 		b, err := br.Peek(n)
 		if err != nil {
 			if len(b) == 0 {
-				c.Close()
+				s.drop(c)
 				return
 			}
 			isH2 = false
@@ -272,10 +279,11 @@ func (s *Server) sniff(c net.Conn) {
 	if isH2 {
 		pc := &peekedConn{Conn: c, r: br}
 		s.serveH2(pc)
+		s.conns.remove(c)
 		return
 	}
 	if !s.tiers[0].feed.push(newEdgeConn(c, br, s.watchAt(0))) {
-		c.Close()
+		s.drop(c)
 	}
 }
 
@@ -285,15 +293,44 @@ func (s *Server) handshake(c net.Conn) {
 	err := tc.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
-		c.Close()
+		s.drop(c)
 		return
 	}
 	if tc.ConnectionState().NegotiatedProtocol == "h2" {
 		s.serveH2(tc)
+		s.conns.remove(c)
 		return
 	}
 	if !s.tiers[0].feed.push(newEdgeConn(tc, nil, s.watchAt(0))) {
-		c.Close()
+		s.drop(c)
+	}
+}
+
+// drop closes a connection that will not be served.
+func (s *Server) drop(c net.Conn) {
+	c.Close()
+	s.conns.remove(c)
+}
+
+// fastConnState keeps conns in step with the HTTP/1.1 front ends: a
+// connection leaves the set when fasthttp closes it. A connection that
+// spilled to the next front end up belongs to that one now (its copy on
+// the front end below is detached). A hijacked connection (a WebSocket
+// spliced to its upstream) stays in the set until it is closed.
+func (s *Server) fastConnState(c net.Conn, state fasthttp.ConnState) {
+	switch state {
+	case fasthttp.StateClosed, fasthttp.StateHijacked:
+	default:
+		return
+	}
+	ec := asEdgeConn(c)
+	if ec == nil || ec.detached.Load() {
+		return
+	}
+	if state == fasthttp.StateClosed {
+		s.conns.remove(ec.Conn)
+	} else {
+		s.conns.hijacked(ec.Conn)
 	}
 }
 
@@ -303,8 +340,10 @@ func (s *Server) serveH2(c net.Conn) {
 	s.h2.ServeConn(c, &http2.ServeConnOpts{Handler: s.hs.Handler, BaseConfig: s.hs})
 }
 
-// Shutdown stops accepting, lets in-flight requests finish (bounded by ctx),
-// and closes idle connections.
+// Shutdown stops accepting, lets in-flight requests finish and closes
+// connections as they go idle. When ctx ends first, it closes every client
+// connection still open (requests in flight, HTTP/2 connections, spliced
+// WebSockets) and returns a *DrainError.
 func (s *Server) Shutdown(ctx context.Context) error {
 	close(s.closing)
 	s.mu.Lock()
@@ -312,20 +351,147 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = ln.Close()
 	}
 	s.mu.Unlock()
-	var errFast error
-	for _, fe := range s.tiers {
-		errFast = errors.Join(errFast, fe.srv.ShutdownWithContext(ctx))
-	}
-	errStd := s.hs.Shutdown(ctx) // sends GOAWAY on HTTP/2 connections
-	done := make(chan struct{})
-	go func() { s.h2conns.Wait(); close(done) }()
+	drained := make(chan error, 1)
+	go func() {
+		var wg sync.WaitGroup
+		errs := make([]error, len(s.tiers)+1)
+		for i, fe := range s.tiers {
+			wg.Go(func() { errs[i] = fe.srv.ShutdownWithContext(ctx) })
+		}
+		wg.Go(func() {
+			errs[len(s.tiers)] = s.hs.Shutdown(ctx) // sends GOAWAY on HTTP/2 connections
+			s.h2conns.Wait()
+		})
+		wg.Wait()
+		drained <- errors.Join(errs...)
+	}()
 	select {
-	case <-done:
+	case err := <-drained:
+		if err == nil || ctx.Err() == nil {
+			s.served.Wait()
+			return err
+		}
 	case <-ctx.Done():
-		return ctx.Err()
 	}
-	s.served.Wait()
-	return errors.Join(errFast, errStd)
+	return &DrainError{Closed: s.conns.closeAll(), Err: ctx.Err()}
+}
+
+// DrainError is Shutdown's answer when its deadline passed before the
+// connections drained: Closed is how many it then closed.
+type DrainError struct {
+	Closed int
+	Err    error // the context's error
+}
+
+func (e *DrainError) Error() string {
+	return fmt.Sprintf("drain deadline passed: closed %d connections still open", e.Closed)
+}
+
+func (e *DrainError) Unwrap() error { return e.Err }
+
+// connSet is the set of client connections a Server holds, as accepted
+// (below fasthttp's, the spill's and HTTP/2's wrappers), so that Shutdown
+// can close them at its deadline.
+type connSet struct {
+	mu   sync.Mutex
+	open map[net.Conn]struct{}
+	// hijacked are connections handed off by fasthttp. Nothing reports
+	// when they close, so they are swept for closed sockets whenever
+	// their number doubles.
+	hijack  map[net.Conn]struct{}
+	sweepAt int
+	closed  bool // closeAll ran: connections added later are closed at once
+}
+
+func (cs *connSet) add(c net.Conn) {
+	cs.mu.Lock()
+	if cs.closed {
+		cs.mu.Unlock()
+		_ = closeSocket(c)
+		return
+	}
+	if cs.open == nil {
+		cs.open = make(map[net.Conn]struct{})
+	}
+	cs.open[c] = struct{}{}
+	cs.mu.Unlock()
+}
+
+func (cs *connSet) remove(c net.Conn) {
+	cs.mu.Lock()
+	delete(cs.open, c)
+	cs.mu.Unlock()
+}
+
+func (cs *connSet) hijacked(c net.Conn) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if _, ok := cs.open[c]; !ok {
+		return
+	}
+	delete(cs.open, c)
+	if cs.hijack == nil {
+		cs.hijack = make(map[net.Conn]struct{})
+	}
+	cs.hijack[c] = struct{}{}
+	if len(cs.hijack) < cs.sweepAt {
+		return
+	}
+	for h := range cs.hijack {
+		if socketClosed(h) {
+			delete(cs.hijack, h)
+		}
+	}
+	cs.sweepAt = max(64, 2*len(cs.hijack))
+}
+
+// closeAll closes every connection in the set, and any added later, and
+// returns how many were still open.
+func (cs *connSet) closeAll() int {
+	cs.mu.Lock()
+	cs.closed = true
+	conns := make([]net.Conn, 0, len(cs.open)+len(cs.hijack))
+	for c := range cs.open {
+		conns = append(conns, c)
+	}
+	for c := range cs.hijack {
+		conns = append(conns, c)
+	}
+	cs.open, cs.hijack = nil, nil
+	cs.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		if closeSocket(c) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// closeSocket closes c's socket without a TLS close_notify, which could
+// block on a peer that does not read; it fails when c was closed already.
+func closeSocket(c net.Conn) error {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	return c.Close()
+}
+
+// socketClosed reports whether c's socket is closed.
+func socketClosed(c net.Conn) bool {
+	for {
+		switch x := c.(type) {
+		case *tls.Conn:
+			c = x.NetConn()
+		case *deadline.Conn:
+			c = x.Conn
+		case syscall.Conn:
+			rc, err := x.SyscallConn()
+			return err != nil || rc.Control(func(uintptr) {}) != nil
+		default:
+			return false
+		}
+	}
 }
 
 // peekedConn replays the sniffed bytes before the rest of the connection.
