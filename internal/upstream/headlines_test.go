@@ -160,3 +160,36 @@ func (c *shortConn) Write(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// FuzzHeadLines: whatever the values, each Add makes exactly one line, and
+// the lines land just before the blank line that ends the first head in
+// the write, the rest passing through unchanged.
+func FuzzHeadLines(f *testing.F) {
+	f.Add("192.0.2.1", "a\r\nX-Evil: 1", "GET / HTTP/1.1\r\nHost: h\r\n\r\n", "body\r\n\r\n", true)
+	f.Add("", "\x00\x7f\t", "POST /x HTTP/1.1\r\nContent-Length: 4\r\n\r\n", "abcd", false)
+	f.Fuzz(func(t *testing.T, v1, v2, head, rest string, headOnly bool) {
+		i := strings.Index(head, "\r\n\r\n")
+		if i < 0 || strings.Contains(rest, "\r\n\r\n") && headOnly {
+			t.Skip()
+		}
+		head = head[:i+4]
+		if headOnly {
+			rest = ""
+		}
+		var lines HeadLines
+		Add(&lines, "X-One", v1)
+		Add(&lines, "X-Two", []byte(v2))
+		rendered := string(lines.lines)
+		if strings.Count(rendered, "\r\n") != 2 || strings.Count(rendered, "\n") != 2 || strings.Count(rendered, "\r") != 2 {
+			t.Fatalf("two values made more than two lines: %q", rendered)
+		}
+		w := &shortConn{limit: 1 << 30}
+		n, err := lines.Wrap(w, headOnly).Write([]byte(head + rest))
+		if err != nil || n != len(head)+len(rest) {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+		if got, want := w.got.String(), head[:i+2]+rendered+"\r\n"+rest; got != want {
+			t.Fatalf("wrote\n%q\nwant\n%q", got, want)
+		}
+	})
+}
