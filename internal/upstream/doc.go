@@ -12,7 +12,7 @@
 //
 //	t, err := pool.Pick(key, tried)          // 503 *problem.Error when nothing can serve
 //	a := t.Begin()
-//	err = t.HTTP1().DoDeadline(req, resp, time.Now().Add(response))
+//	err = upstream.Do(t.HTTP1(), req, resp, &lines) // lines: the gateway's fields (HeadLines)
 //	o := upstream.Classify(err, resp.StatusCode())
 //	a.End(o)
 //	if o != upstream.OK && pool.RetryAllowed(len(tried)+1, method, o) { tried = append(tried, t); retry }
