@@ -174,7 +174,7 @@ GOMAXPROCS=1 taskset -c 0 "$OUT/tollgate" serve -c "$OUT/tollgate-mem.yaml" 2>"$
 wait_http 10 http://127.0.0.1:9108/
 # FilePmdMapped: the binary's pages mapped as 2 MiB huge pages, which the
 # kernel does when the page cache holds the file in 2 MiB folios (a file
-# written in large chunks, e.g. dd bs=4M; README, Performance): RSS then
+# written in large chunks, e.g. dd bs=4M; docs/performance.md): RSS then
 # counts each touched 2 MiB of it whole.
 mem() {
   local thp

@@ -7,7 +7,7 @@
 //	GOMAXPROCS=1 taskset -c 0 go run ./bench/fastbaseline -addr 127.0.0.1:9110 -timeouts
 //	taskset -c 1 wrk -t2 -c64 -d10s http://127.0.0.1:9110/
 //
-// Not part of the product and not run by bench/run.sh; see README, Performance.
+// Not part of the product and not run by bench/run.sh; see docs/performance.md.
 package main
 
 import (
