@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/compile"
@@ -61,6 +63,7 @@ type App struct {
 	tel      *telemetry
 	proxyLn  net.Listener
 	tlsLn    net.Listener
+	sigs     chan os.Signal // SIGHUP, SIGTERM, SIGINT, read by Run
 
 	mu    sync.Mutex // serialises Apply
 	pools map[string]*upstream.Pool
@@ -100,6 +103,12 @@ func New(opts Options) (_ *App, err error) {
 	a.gw.SetTracer(a.tel.tracer)
 	a.gw.SetObserver(a.tel)
 	a.srv = server.New(a.gw, a.node.Server, a.log)
+	// Signals are caught from before the listeners open, not from when Run
+	// starts: a SIGTERM sent as soon as the proxy answers (a supervisor, a
+	// test) shuts down gracefully instead of killing the process.
+	a.sigs = make(chan os.Signal, 4)
+	signal.Notify(a.sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	a.closers = append(a.closers, func() { signal.Stop(a.sigs) })
 	if err := a.listen(); err != nil {
 		return nil, err
 	}

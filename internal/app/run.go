@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -65,9 +63,7 @@ func (a *App) Run(ctx context.Context) error {
 	if a.opts.Ready != nil {
 		a.opts.Ready(a)
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
+	sigs := a.sigs
 	changes := a.watch(bg)
 	for {
 		select {
