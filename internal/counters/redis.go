@@ -100,9 +100,10 @@ type redisCounters struct {
 	lmu   sync.RWMutex
 	local map[string]*localEntry
 
-	stop chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	calls chan *queuedCall // to pipeLoop (redispipe.go)
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
 }
 
 func openRedis(dsn string, u *url.URL, log *slog.Logger, o options) (Counters, error) {
@@ -131,16 +132,20 @@ func openRedis(dsn string, u *url.URL, log *slog.Logger, o options) (Counters, e
 		return nil, err
 	}
 	r := &redisCounters{rdb: rdb, prefix: prefix, log: log, clock: o.clock, timeout: o.timeout,
-		fallback: newMemory(o), local: map[string]*localEntry{}, stop: make(chan struct{})}
+		fallback: newMemory(o), local: map[string]*localEntry{}, stop: make(chan struct{}),
+		calls: make(chan *queuedCall, maxBatch)}
 	quietRedisLog.Do(func() { redis.SetLogger(debugLogger{log}) })
 	r.since = o.clock.Now()
 	r.up.Store(true)
 	if err := r.ping(); err != nil {
 		r.markDown(err) // start degraded; the probe recovers
 	}
-	r.wg.Add(2)
+	r.wg.Add(2 + pipelines)
 	go r.probeLoop(o.probe)
 	go r.syncLoop(o.syncInterval)
+	for range pipelines {
+		go r.pipeLoop()
+	}
 	return r, nil
 }
 
@@ -262,17 +267,6 @@ func (r *redisCounters) probeLoop(every time.Duration) {
 		}
 		r.markUp()
 	}
-}
-
-// call runs a script with the per-call timeout, marking an outage on error.
-func (r *redisCounters) call(ctx context.Context, s *redis.Script, keys []string, args ...any) ([]int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	v, err := s.Run(ctx, r.rdb, keys, args...).Int64Slice()
-	if err != nil && !errors.Is(err, context.Canceled) {
-		r.markDown(err)
-	}
-	return v, err
 }
 
 // degraded decides while Redis is down, by the limit's OnError.
