@@ -1,36 +1,25 @@
-package app
+package app_test
 
 // Tests of the server's set of client connections (internal/server
 // server.go, connSet), which Shutdown closes at its drain deadline. Every
 // accepted connection enters the set; a path that closes one without
 // taking it out of the set leaks the entry and the connection object for
-// the life of the process. These tests live in package app (not app_test)
-// to read the set's size through a.srv.
+// the life of the process. The set's size is read through app.ServerConns
+// (export_test.go).
 
 import (
 	"bufio"
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/net/http2"
+	"github.com/tollgate-dev/tollgate/internal/app"
 )
 
 const (
@@ -48,17 +37,13 @@ const (
 // with an Upgrade header, switches protocols and echoes until the client
 // half-closes.
 type connSetGateway struct {
-	a         *App
+	*gateway
 	addr, tls string
 }
 
 func startConnSetGateway(t *testing.T) *connSetGateway {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	up := origin(t, func(w http.ResponseWriter, r *http.Request) {
 		if p := r.Header.Get("Upgrade"); p != "" {
 			c, brw, err := http.NewResponseController(w).Hijack()
 			if err != nil {
@@ -72,82 +57,24 @@ func startConnSetGateway(t *testing.T) *connSetGateway {
 		}
 		_, _ = io.Copy(io.Discard, r.Body)
 		_, _ = io.WriteString(w, "ok "+r.URL.Path)
-	})}
-	go func() { _ = up.Serve(ln) }()
-	t.Cleanup(func() { _ = up.Close() })
-
-	dir := t.TempDir()
-	cert, key := connSetCert(t, dir)
-	doc := `listen: { proxy: "127.0.0.1:0", admin: "127.0.0.1:0", portal: "", tls: "127.0.0.1:0" }
-store: "sqlite://` + filepath.Join(dir, "data", "tollgate.db") + `"
-tls: { cert: "` + cert + `", key: "` + key + `" }
-server: { read_header_timeout: ` + connSetHeaderTimeout.String() + `, idle_timeout: ` + connSetIdleTimeout.String() + ` }
+	})
+	cert, key := writeSelfSigned(t)
+	g := startGateway(t, `
+tls: { cert: "`+cert+`", key: "`+key+`" }
+server: { read_header_timeout: `+connSetHeaderTimeout.String()+`, idle_timeout: `+connSetIdleTimeout.String()+` }
 services:
-  - name: s
-    targets: ["http://` + ln.Addr().String() + `"]
+`+service("s", up)+`
 routes:
   - name: r
     service: s
     match: { paths: ["/"] }
-`
-	path := filepath.Join(dir, "tollgate.yaml")
-	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(Options{ConfigPath: path, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatalf("start gateway: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("gateway did not shut down in 10s")
-		}
-	})
-	g := &connSetGateway{a: a, addr: a.ProxyAddr(), tls: a.TLSAddr()}
-	if g.tls == "" {
-		t.Fatal("the gateway has no TLS listener")
-	}
-	return g
+`)
+	return &connSetGateway{gateway: g, addr: g.app.ProxyAddr(), tls: tlsAddr(t, g)}
 }
 
-// connSetCert writes a throwaway certificate for 127.0.0.1 into dir.
-func connSetCert(t *testing.T, dir string) (certPath, keyPath string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certPath, keyPath
+func (g *connSetGateway) hijacked() int {
+	_, n := app.ServerConns(g.app)
+	return n
 }
 
 // waitOpen waits up to connSetWait for the set to hold want open
@@ -156,7 +83,7 @@ func (g *connSetGateway) waitOpen(t *testing.T, want int, what string) {
 	t.Helper()
 	deadline := time.Now().Add(connSetWait)
 	for {
-		n := g.a.srv.OpenConns()
+		n, _ := app.ServerConns(g.app)
 		if n == want {
 			return
 		}
@@ -193,19 +120,12 @@ func (g *connSetGateway) dial(t *testing.T, overTLS bool) *rawConn {
 // exchange writes req and reads one response; it returns "<status> <body>".
 func (c *rawConn) exchange(t *testing.T, req string) string {
 	t.Helper()
-	if _, err := io.WriteString(c, req); err != nil {
-		t.Fatalf("writing the request: %v", err)
-	}
-	resp, err := http.ReadResponse(c.br, nil)
+	r, err := wireRequest(c, c.br, req)
 	if err != nil {
-		t.Fatalf("reading the response: %v", err)
+		t.Fatalf("request %.60q: %v", req, err)
 	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatalf("reading the response body: %v", err)
-	}
-	return fmt.Sprintf("%d %s", resp.StatusCode, b)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second)) // wireRequest's is 5 s
+	return fmt.Sprintf("%d %s", r.status, r.body)
 }
 
 // serverCloses waits until the server ends the connection (EOF or reset).
@@ -260,6 +180,22 @@ func (c *rawConn) closeWebSocket(t *testing.T) {
 	c.Close()
 }
 
+// getHTTP2 gets each path from base over HTTP/2 and checks the answer.
+func getHTTP2(t *testing.T, client *http.Client, base string, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		resp, err := client.Get(base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || string(b) != "ok "+p {
+			t.Fatalf("%s: HTTP/%d %q", p, resp.ProtoMajor, b)
+		}
+	}
+}
+
 // TestConnSetEmptiesAfterEveryKindOfConnection opens, and closes (from the
 // client side unless the name says the server closes it), connections of
 // every kind the server serves, one kind at a time. After each, the set of
@@ -276,11 +212,7 @@ func (c *rawConn) closeWebSocket(t *testing.T) {
 // hijacked set holds no more than the WebSockets opened.
 func TestConnSetEmptiesAfterEveryKindOfConnection(t *testing.T) {
 	g := startConnSetGateway(t)
-	h2c := &http2.Transport{AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		}}
-	tlsH2 := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
+	h2c, tlsH2 := h2cClient(), tlsClient(true)
 	webSockets := 0
 
 	// Each case leaves every client connection it opened closed.
@@ -369,18 +301,7 @@ func TestConnSetEmptiesAfterEveryKindOfConnection(t *testing.T) {
 			c.Close()
 		}},
 		{"h2c prior knowledge", func(t *testing.T) {
-			client := &http.Client{Transport: h2c}
-			for _, p := range []string{"/1", "/2", "/3"} {
-				resp, err := client.Get("http://" + g.addr + p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.ProtoMajor != 2 || string(b) != "ok "+p {
-					t.Fatalf("%s: HTTP/%d %q", p, resp.ProtoMajor, b)
-				}
-			}
+			getHTTP2(t, h2c, "http://"+g.addr, "/1", "/2", "/3")
 			g.waitOpen(t, 1, "an h2c connection between requests")
 			h2c.CloseIdleConnections()
 		}},
@@ -403,18 +324,7 @@ func TestConnSetEmptiesAfterEveryKindOfConnection(t *testing.T) {
 			c.Close()
 		}},
 		{"TLS h2", func(t *testing.T) {
-			client := &http.Client{Transport: tlsH2}
-			for _, p := range []string{"/1", "/2"} {
-				resp, err := client.Get("https://" + g.tls + p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.ProtoMajor != 2 || string(b) != "ok "+p {
-					t.Fatalf("%s: HTTP/%d %q", p, resp.ProtoMajor, b)
-				}
-			}
+			getHTTP2(t, tlsH2, "https://"+g.tls, "/1", "/2")
 			g.waitOpen(t, 1, "a TLS h2 connection between requests")
 			tlsH2.CloseIdleConnections()
 		}},
@@ -491,7 +401,7 @@ func TestConnSetEmptiesAfterEveryKindOfConnection(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond) // a connection accepted only after its case ended
 	g.waitOpen(t, 0, "after every case")
-	if n := g.a.srv.HijackedConns(); n > webSockets {
+	if n := g.hijacked(); n > webSockets {
 		t.Errorf("the server holds %d hijacked connections, after %d WebSockets", n, webSockets)
 	}
 }
@@ -510,10 +420,10 @@ func TestConnSetSweepsClosedWebSockets(t *testing.T) {
 		c := g.dial(t, i%2 == 1)
 		c.webSocket(t)
 		c.closeWebSocket(t)
-		peak = max(peak, g.a.srv.HijackedConns())
+		peak = max(peak, g.hijacked())
 	}
 	g.waitOpen(t, 0, "after 100 WebSockets")
-	n := g.a.srv.HijackedConns()
+	n := g.hijacked()
 	t.Logf("hijacked set: %d entries after 100 closed WebSockets, %d at the most", n, peak)
 	if n >= 64 || peak > 64 {
 		t.Errorf("hijacked set: %d entries after 100 closed WebSockets, %d at the most; want fewer than 64, and at most 64", n, peak)
