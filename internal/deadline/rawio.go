@@ -122,6 +122,17 @@ func (c *Conn) Writev(bufs ...[]byte) (n int, err error) {
 	}
 }
 
+// WriteInserting writes p with ins inserted at offset at, in one Writev
+// (the proxy adds header lines to a head fasthttp rendered). n counts the
+// bytes of p written, never those of ins, as a Write of p reports.
+func (c *Conn) WriteInserting(p []byte, at int, ins []byte) (n int, err error) {
+	n, err = c.Writev(p[:at], ins, p[at:])
+	if n > at {
+		n -= min(len(ins), n-at)
+	}
+	return n, err
+}
+
 // opError shapes err as net.TCPConn's Read and Write report theirs: a
 // *net.OpError naming the operation and both addresses, around an
 // *os.SyscallError for a system call's errno, or around what the poller

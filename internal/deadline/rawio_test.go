@@ -246,3 +246,25 @@ func TestWritev(t *testing.T) {
 		t.Fatalf("pipe got %q", g)
 	}
 }
+
+// TestWriteInserting: p goes out with ins at its offset, and n counts the
+// bytes of p only; a closed connection reports no more than was written.
+func TestWriteInserting(t *testing.T) {
+	c, s := pair(t)
+	got := make(chan []byte, 1)
+	go func() {
+		buf, _ := io.ReadAll(io.LimitReader(s, 18))
+		got <- buf
+	}()
+	p := []byte("HEAD\r\n\r\nbody")
+	if n, err := c.WriteInserting(p, 6, []byte("X: 1\r\n")); n != len(p) || err != nil {
+		t.Fatalf("WriteInserting = %d, %v; want %d, nil", n, err, len(p))
+	}
+	if g := string(<-got); g != "HEAD\r\nX: 1\r\n\r\nbody" {
+		t.Fatalf("peer read %q", g)
+	}
+	c.Close()
+	if n, err := c.WriteInserting(p, 6, []byte("X: 1\r\n")); n != 0 || err == nil {
+		t.Fatalf("on a closed connection: %d, %v", n, err)
+	}
+}

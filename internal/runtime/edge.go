@@ -36,20 +36,11 @@ func ConnectionTokens(v string, f func(name string) bool) {
 // gateway drop the length of the body it relays.
 func ResponseConnectionNames(v string, del func(name string)) {
 	ConnectionTokens(v, func(name string) bool {
-		if !strings.EqualFold(name, "close") && !strings.EqualFold(name, "Content-Length") && !isHopByHop(name) {
+		if hop, _ := ClassifyHeader([]byte(name)); !hop && !strings.EqualFold(name, "close") && !strings.EqualFold(name, "Content-Length") {
 			del(name)
 		}
 		return true
 	})
-}
-
-func isHopByHop(name string) bool {
-	for _, n := range HopByHop {
-		if strings.EqualFold(n, name) {
-			return true
-		}
-	}
-	return false
 }
 
 // CheckConnectionHeader validates a Connection header: naming Content-Length,

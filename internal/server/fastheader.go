@@ -139,7 +139,14 @@ type ownHeaders struct {
 // which is what these fields were sent as before they moved here.
 var ownNames = [...]string{"X-Consumer-Id", "X-Consumer-Name", "X-Consumer-Plan", "X-Anonymous-Consumer", "X-Request-Id"}
 
-const slotRequestID = 4
+// The slots of ownNames.
+const (
+	slotConsumerID = iota
+	slotConsumerName
+	slotConsumerPlan
+	slotAnonymous
+	slotRequestID
+)
 
 // ownSlot is the index of name in ownNames (any case), or -1. It runs on
 // every header lookup, so length and first bytes decide first.
@@ -151,23 +158,23 @@ func ownSlot(n string) int {
 	case 'c':
 		switch len(n) {
 		case len("X-Consumer-Id"):
-			if strings.EqualFold(n, ownNames[0]) {
-				return 0
+			if strings.EqualFold(n, ownNames[slotConsumerID]) {
+				return slotConsumerID
 			}
 		case len("X-Consumer-Name"):
-			if strings.EqualFold(n, ownNames[1]) {
-				return 1
+			if strings.EqualFold(n, ownNames[slotConsumerName]) {
+				return slotConsumerName
 			}
-			if strings.EqualFold(n, ownNames[2]) {
-				return 2
+			if strings.EqualFold(n, ownNames[slotConsumerPlan]) {
+				return slotConsumerPlan
 			}
 		}
 	case 'a':
-		if strings.EqualFold(n, ownNames[3]) {
-			return 3
+		if strings.EqualFold(n, ownNames[slotAnonymous]) {
+			return slotAnonymous
 		}
 	case 'r':
-		if strings.EqualFold(n, ownNames[4]) {
+		if strings.EqualFold(n, ownNames[slotRequestID]) {
 			return slotRequestID
 		}
 	}
@@ -218,9 +225,9 @@ func (o *ownHeaders) render(lines *upstream.HeadLines) {
 // identity header (the edge removed the client's).
 func (x *fastExchange) SetIdentity(c *policy.Consumer) {
 	o := &x.own
-	o.v[0], o.v[1], o.v[2], o.v[3] = c.ID, c.Name, c.Plan, ""
+	o.v[slotConsumerID], o.v[slotConsumerName], o.v[slotConsumerPlan], o.v[slotAnonymous] = c.ID, c.Name, c.Plan, ""
 	if c.Anonymous {
-		o.v[3] = "true"
+		o.v[slotAnonymous] = "true"
 	}
 }
 

@@ -127,12 +127,9 @@ func (c *edgeConn) writeInjected(p []byte) (int, error) {
 		// Writing the lines anywhere else would corrupt the stream.
 		return c.Conn.Write(p)
 	}
-	n, err := c.raw.Writev(p[:i+1], lines, p[i+1:])
+	n, err := c.raw.WriteInserting(p, i+1, lines)
 	if cap(lines) > maxInjectBuf {
 		c.injectBuf = nil // a rare large header: do not keep its buffer
-	}
-	if n > i+1 {
-		n -= min(len(lines), n-(i+1))
 	}
 	return n, err
 }

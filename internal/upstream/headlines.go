@@ -10,7 +10,7 @@ import (
 )
 
 // HeadLines are header fields the gateway adds to an upstream request
-// (X-Forwarded-*, X-Consumer-*) written into the request head on its way to
+// (X-Forwarded-*, X-Consumer-*, a generated X-Request-ID) written into the request head on its way to
 // the connection, instead of stored in fasthttp's request header first.
 //
 // fasthttp stores a set header by scanning the request's fields for the
@@ -42,23 +42,20 @@ func (h *HeadLines) Len() int { return len(h.lines) }
 // bytes (but tab) become spaces, as fasthttp's setters do with CR and LF,
 // so a value cannot end its line early.
 func Add[T string | []byte](h *HeadLines, name string, value T) {
-	b := append(h.lines, name...)
-	b = append(b, ':', ' ')
-	at := len(b)
-	b = append(b, value...)
-	if v := b[at:]; bytes.IndexByte(v, '\n') >= 0 || bytes.IndexByte(v, '\r') >= 0 {
+	at := len(h.lines) + len(name) + len(": ")
+	AddGenerated(h, name, value)
+	if v := h.lines[at : len(h.lines)-2]; bytes.IndexByte(v, '\n') >= 0 || bytes.IndexByte(v, '\r') >= 0 {
 		for i, c := range v {
 			if c < 0x20 && c != '\t' || c == 0x7f {
 				v[i] = ' '
 			}
 		}
 	}
-	h.lines = append(b, '\r', '\n')
 }
 
 // AddGenerated is Add for a value the gateway produced itself (an address,
 // a scheme): it holds no control bytes, and is not checked.
-func AddGenerated(h *HeadLines, name string, value []byte) {
+func AddGenerated[T string | []byte](h *HeadLines, name string, value T) {
 	b := append(h.lines, name...)
 	b = append(b, ':', ' ')
 	b = append(b, value...)
@@ -87,14 +84,14 @@ type headWriter struct {
 	net.Conn
 	lines    []byte
 	scratch  []byte
-	vec      [3][]byte // Writev's arguments: a variadic call through an interface would allocate them
 	headOnly bool
 	done     bool
 }
 
-// vectorWriter is deadline.Conn's Writev: several buffers, one system call.
-type vectorWriter interface {
-	Writev(bufs ...[]byte) (int, error)
+// inserter is deadline.Conn's WriteInserting: p with lines inserted, in one
+// system call (writev).
+type inserter interface {
+	WriteInserting(p []byte, at int, ins []byte) (int, error)
 }
 
 var (
@@ -122,20 +119,18 @@ func (w *headWriter) Write(p []byte) (int, error) {
 	i += 2 // after the last field's CRLF, before the blank line
 	var n int
 	var err error
-	if v, ok := w.Conn.(vectorWriter); ok {
-		w.vec = [3][]byte{p[:i], w.lines, p[i:]}
-		n, err = v.Writev(w.vec[:]...)
-		w.vec = [3][]byte{}
+	if v, ok := w.Conn.(inserter); ok {
+		n, err = v.WriteInserting(p, i, w.lines)
 	} else {
 		w.scratch = append(append(append(w.scratch[:0], p[:i]...), w.lines...), p[i:]...)
 		n, err = w.Conn.Write(w.scratch)
 		if cap(w.scratch) > maxKeptScratch {
 			w.scratch = nil
 		}
-	}
-	// n counts the lines too; the caller asked about p.
-	if n > i {
-		n -= min(len(w.lines), n-i)
+		// n counts the lines too; the caller asked about p.
+		if n > i {
+			n -= min(len(w.lines), n-i)
+		}
 	}
 	if err == nil && n < len(p) {
 		err = io.ErrShortWrite
