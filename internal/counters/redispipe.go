@@ -60,6 +60,8 @@ func (r *redisCounters) call(ctx context.Context, s *redis.Script, keys []string
 			queuedCalls.Put(q)
 		case <-ctx.Done():
 			err = ctx.Err() // q is the batch's still: it is not reused
+		case <-r.stop:
+			err = errClosed // q may still be answered: it is not reused
 		}
 	case <-ctx.Done():
 		err = ctx.Err()

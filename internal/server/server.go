@@ -318,16 +318,12 @@ func (s *Server) drop(c net.Conn) {
 // the front end below is detached). A hijacked connection (a WebSocket
 // spliced to its upstream) stays in the set until it is closed.
 func (s *Server) fastConnState(c net.Conn, state fasthttp.ConnState) {
-	switch state {
-	case fasthttp.StateClosed, fasthttp.StateHijacked:
-	default:
-		return
+	if state != fasthttp.StateClosed && state != fasthttp.StateHijacked {
+		return // active and idle, on every request
 	}
-	ec := asEdgeConn(c)
-	if ec == nil || ec.detached.Load() {
+	if ec := asEdgeConn(c); ec == nil || ec.detached.Load() {
 		return
-	}
-	if state == fasthttp.StateClosed {
+	} else if state == fasthttp.StateClosed {
 		s.conns.remove(ec.Conn)
 	} else {
 		s.conns.hijacked(ec.Conn)
